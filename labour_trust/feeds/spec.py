@@ -1,0 +1,36 @@
+"""FeedSpec: everything the factory needs to turn one department share into Dagster objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    department: str  # "dwp"; also the asset group
+    table: str  # "uc_claimants"
+    description: str
+    schema: pa.Schema  # the contract: columns, types, nullability (month is the partition)
+    key_columns: tuple[str, ...]  # unique within a month
+    owners: tuple[str, ...]
+    rows_per_month: int  # at scale 1.0 (national volumes)
+    token_columns: tuple[str, ...] = ()
+    non_negative_columns: tuple[str, ...] = ()
+    allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    publication_day: int = 10  # the department publishes month m by this day of m+1
+    volume_tolerance: float = 0.5  # allowed relative deviation from the trailing median
+
+    @property
+    def name(self) -> str:
+        """Share name and asset key path, e.g. "dwp/uc_claimants"."""
+        return f"{self.department}/{self.table}"
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return [self.department, self.table]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [f.name for f in self.schema if not f.nullable]
