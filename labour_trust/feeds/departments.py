@@ -25,7 +25,10 @@ UC_CLAIMANTS = FeedSpec(
         "with residence LAD, age band, sex, disability and conditionality regime."
     ),
     schema=_schema(
-        TOKEN, KEY_VERSION, MONTH, LAD,
+        TOKEN,
+        KEY_VERSION,
+        MONTH,
+        LAD,
         ("age_band", pa.string(), False),
         ("sex", pa.string(), False),
         ("disability", pa.bool_(), False),
@@ -53,9 +56,11 @@ PAYE_RTI = FeedSpec(
         "employee's residence LAD, the employer's SIC section, gross monthly pay and start date."
     ),
     schema=_schema(
-        TOKEN, KEY_VERSION,
+        TOKEN,
+        KEY_VERSION,
         ("employer_token", pa.string(), False),
-        MONTH, LAD,
+        MONTH,
+        LAD,
         ("sic_section", pa.string(), False),
         ("gross_pay_month", pa.float64(), False),
         ("start_date", pa.date32(), False),
@@ -78,7 +83,10 @@ FE_LEARNERS = FeedSpec(
         "by sector subject area, level and programme type."
     ),
     schema=_schema(
-        TOKEN, KEY_VERSION, MONTH, LAD,
+        TOKEN,
+        KEY_VERSION,
+        MONTH,
+        LAD,
         ("ssa_tier1", pa.string(), False),
         ("level", pa.string(), False),
         ("programme", pa.string(), False),
@@ -107,7 +115,9 @@ BUSINESS_POPULATION = FeedSpec(
     ),
     schema=_schema(
         ("enterprise_token", pa.string(), False),
-        KEY_VERSION, MONTH, LAD,
+        KEY_VERSION,
+        MONTH,
+        LAD,
         ("sic_section", pa.string(), False),
         ("size_band", pa.string(), False),
         ("employment", pa.int64(), False),

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 
-@dataclass(frozen=True)
+# eq=False: specs are singletons, hashed by identity (so they can key caches).
+@dataclass(frozen=True, eq=False)
 class FeedSpec:
     department: str  # "dwp"; also the asset group
     table: str  # "uc_claimants"

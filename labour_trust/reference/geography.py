@@ -26,9 +26,7 @@ def lads() -> tuple[Lad, ...]:
     """All LADs in the reference lookup, in file order."""
     text = resources.files("labour_trust.reference").joinpath("lad23_itl1.csv").read_text()
     rows = csv.DictReader(text.splitlines())
-    return tuple(
-        Lad(r["LAD23CD"], r["LAD23NM"], r["ITL121CD"], r["ITL121NM"]) for r in rows
-    )
+    return tuple(Lad(r["LAD23CD"], r["LAD23NM"], r["ITL121CD"], r["ITL121NM"]) for r in rows)
 
 
 @cache

@@ -7,6 +7,7 @@ standard AWS environment variables so that no credential is ever written to the 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -27,11 +28,36 @@ class S3Settings:
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
         return cls(
             endpoint_url=endpoint,
-            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-2",
+            region=(
+                os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-2"
+            ),
             access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or None,
             secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
             allow_http=bool(endpoint and endpoint.startswith("http://")),
         )
+
+    @classmethod
+    def from_storage_options(cls, options: Mapping[str, str]) -> S3Settings:
+        """The inverse of `delta_storage_options`, so callers can hand either to boto3 helpers."""
+        opts = {k.upper(): v for k, v in options.items()}
+        endpoint = opts.get("AWS_ENDPOINT_URL") or opts.get("AWS_ENDPOINT") or None
+        allow_http = opts.get("AWS_ALLOW_HTTP", "").lower() == "true"
+        return cls(
+            endpoint_url=endpoint,
+            region=opts.get("AWS_REGION") or opts.get("AWS_DEFAULT_REGION") or "eu-west-2",
+            access_key_id=opts.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=opts.get("AWS_SECRET_ACCESS_KEY") or None,
+            allow_http=allow_http or bool(endpoint and endpoint.startswith("http://")),
+        )
+
+    @classmethod
+    def coerce(cls, value: S3Settings | Mapping[str, str] | None) -> S3Settings:
+        """Settings from settings, from deltalake storage options, or (None) from the env."""
+        if value is None:
+            return cls.from_env()
+        if isinstance(value, S3Settings):
+            return value
+        return cls.from_storage_options(value)
 
     def delta_storage_options(self) -> dict[str, str]:
         """Options for deltalake's object_store."""

@@ -1,0 +1,306 @@
+"""The data contract of a share, checked in place over streamed record batches.
+
+pandera's pyarrow backend checks each record batch (types, nullability, allowed values,
+LAD codes, token format, non-negative values); rules that need the whole month (key
+uniqueness, empty month) or that pandera cannot express (a raw NINO anywhere in a string)
+are computed alongside in the same single pass. Nothing is converted to pandas.
+
+A violation names the share, month, column, rule, the number of offending rows and a few
+row positions — never the offending values, since those may be tokens.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+
+import duckdb
+import narwhals.stable.v1 as nw
+import numpy as np
+import pandera.pyarrow as pda
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from pandera.errors import SchemaErrorReason, SchemaErrors
+
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.reference import lad_codes
+from labour_trust.shares.pinned import ShareReadError, iter_month_batches
+from labour_trust.trust.linkage import KEY_VERSION_PATTERN, NINO_PATTERN, TOKEN_PATTERN
+
+MAX_POSITIONS = 5
+
+# The contract rules, one blocking asset check each (in this order in the UI).
+RULES: dict[str, str] = {
+    "readable": "Every data file of the month can be read (no corrupt or missing file).",
+    "not_empty": "The month holds at least one row.",
+    "schema": "Columns and types are exactly those of the contract.",
+    "not_null": "Required columns hold no nulls.",
+    "allowed_values": "Coded columns hold only values from the contract's vocabulary.",
+    "lad_codes": "lad_code is one of the 361 LADs (December 2023) of the reference lookup.",
+    "token_format": "Tokens are 64-character lower-case hex HMAC-SHA256 digests.",
+    "no_raw_nino": "No string column holds a raw National Insurance number.",
+    "non_negative": "Pay, employment and turnover are not negative.",
+    "key_unique": "The key columns identify one row within the month.",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    share: str
+    month: str
+    rule: str
+    column: str | None
+    rows: int
+    positions: tuple[int, ...] = ()
+    detail: str = ""
+
+    def message(self) -> str:
+        where = f"column '{self.column}'" if self.column else "the month"
+        text = f"{self.share} month {self.month}: {where} breaks rule '{self.rule}'"
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.rows:
+            text += f": {self.rows} row(s)"
+            if self.positions:
+                text += ", e.g. at row " + ", ".join(map(str, self.positions))
+        return text
+
+
+@dataclass
+class ContractReport:
+    share: str
+    month: str
+    rows: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    def for_rule(self, rule: str) -> list[Violation]:
+        return [v for v in self.violations if v.rule == rule]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.share} month {self.month}: contract passed ({self.rows} rows)"
+        return "\n".join(v.message() for v in self.violations)
+
+
+@cache
+def pandera_schema(spec: FeedSpec) -> pda.DataFrameSchema:
+    """The contract as a pandera (pyarrow backend) schema; check names are rule names."""
+    columns = {}
+    for f in spec.schema:
+        checks = []
+        if f.name in spec.allowed_values:
+            checks.append(pda.Check.isin(spec.allowed_values[f.name], name="allowed_values"))
+        if f.name == "lad_code":
+            checks.append(pda.Check.isin(sorted(lad_codes()), name="lad_codes"))
+        if f.name in spec.token_columns:
+            checks.append(pda.Check.str_matches(TOKEN_PATTERN, name="token_format"))
+        if f.name == "key_version":
+            checks.append(pda.Check.str_matches(KEY_VERSION_PATTERN, name="token_format"))
+        if f.name in spec.non_negative_columns:
+            checks.append(pda.Check.ge(0, name="non_negative"))
+        columns[f.name] = pda.Column(f.type, checks=checks, nullable=f.nullable)
+    return pda.DataFrameSchema(columns, strict=True, name=spec.name)
+
+
+_SCHEMA_REASONS = {
+    SchemaErrorReason.COLUMN_NOT_IN_DATAFRAME: "missing column",
+    SchemaErrorReason.COLUMN_NOT_IN_SCHEMA: "unexpected column",
+    SchemaErrorReason.WRONG_DATATYPE: "wrong type",
+}
+
+
+def validate_batches(
+    spec: FeedSpec, month: str, batches: Iterable[pa.RecordBatch], threads: int = 2
+) -> ContractReport:
+    """Check a month's record batches against the contract in one streamed pass."""
+    report = ContractReport(spec.name, month)
+    found: dict[tuple[str, str | None, str], _Tally] = {}
+    key_hashes: list[np.ndarray] = []
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = _bounded_map(pool, _check_batch(spec), batches, threads + 1)
+        for offset, outcome in _with_offsets(outcomes):
+            n_rows, failures, hashes = outcome
+            for (rule, column, detail), positions, count in failures:
+                found.setdefault((rule, column, detail), _Tally()).add(positions, count, offset)
+            if hashes is not None:
+                key_hashes.append(hashes)
+            report.rows += n_rows
+    report.violations = [
+        Violation(spec.name, month, rule, column, t.rows, tuple(t.positions), detail)
+        for (rule, column, detail), t in found.items()
+    ]
+    if report.rows == 0:
+        report.violations.append(Violation(spec.name, month, "not_empty", None, 0))
+    if key_hashes and not report.for_rule("schema"):
+        report.violations += _duplicate_keys(spec, month, key_hashes)
+    return report
+
+
+def check_share_month(spec: FeedSpec, table: DeltaTable, month: str) -> ContractReport:
+    """Validate one month of a share in place, at the table's (pinned) version."""
+    try:
+        return validate_batches(spec, month, iter_month_batches(spec.name, table, month))
+    except ShareReadError as e:
+        violation = Violation(spec.name, month, "readable", None, 0, detail=str(e))
+        return ContractReport(spec.name, month, violations=[violation])
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    positions: list[int] = field(default_factory=list)
+
+    def add(self, positions: list[int], count: int, offset: int) -> None:
+        self.rows += count
+        room = MAX_POSITIONS - len(self.positions)
+        self.positions += [offset + p for p in positions[:room]]
+
+
+_Failure = tuple[tuple[str, str | None, str], list[int], int]
+_BatchOutcome = tuple[int, list[_Failure], np.ndarray | None]
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:
+    """Like pool.map, in order, but holding at most `depth` batches in memory."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _with_offsets(outcomes: Iterable[_BatchOutcome]) -> Iterator[tuple[int, _BatchOutcome]]:
+    offset = 0
+    for outcome in outcomes:
+        yield offset, outcome
+        offset += outcome[0]
+
+
+def _check_batch(spec: FeedSpec):
+    schema = pandera_schema(spec)
+
+    def check(batch: pa.RecordBatch) -> _BatchOutcome:
+        table = pa.Table.from_batches([batch])
+        failures = _pandera_failures(schema, table) + _nino_failures(table)
+        schema_ok = not any(rule == "schema" for (rule, _, _), _, _ in failures)
+        return table.num_rows, failures, _key_hashes(spec, table) if schema_ok else None
+
+    return check
+
+
+def _pandera_failures(schema: pda.DataFrameSchema, table: pa.Table) -> list[_Failure]:
+    try:
+        schema.validate(table, lazy=True)
+    except SchemaErrors as errors:
+        # A check that crashed (e.g. a regex on an int column) repeats a type error.
+        return [
+            _describe(error, table)
+            for error in errors.schema_errors
+            if error.reason_code != SchemaErrorReason.CHECK_ERROR
+        ]
+    return []
+
+
+def _describe(error, table: pa.Table) -> _Failure:
+    reason = error.reason_code
+    column = error.schema.name if isinstance(error.schema, pda.Column) else None
+    if reason in _SCHEMA_REASONS:
+        # failure_cases holds column names or type names here, never data values.
+        detail = f"{_SCHEMA_REASONS[reason]}: {_first_case(error)}"
+        if reason == SchemaErrorReason.WRONG_DATATYPE:
+            detail += f", contract says {error.schema.dtype}"
+        else:
+            column = _first_case(error)
+        return ("schema", column, detail), [], 0
+    output = _check_output(error, table)
+    if reason == SchemaErrorReason.SERIES_CONTAINS_NULLS:
+        rule, failing = "not_null", pc.indices_nonzero(pc.fill_null(output, False))
+    else:  # pandera passes nulls in value checks: not_null reports them
+        rule, failing = error.check.name, pc.indices_nonzero(pc.invert(pc.fill_null(output, True)))
+    return (rule, column, ""), failing[:MAX_POSITIONS].to_pylist(), len(failing)
+
+
+def _first_case(error) -> str:
+    cases = error.failure_cases
+    return str(cases.column(0)[0].as_py()) if isinstance(cases, pa.Table) else str(cases)
+
+
+def _check_output(error, table: pa.Table) -> pa.Array:
+    """pandera hands back a narwhals expression (built-in checks) or a frame (others)."""
+    output = error.check_output
+    if isinstance(output, nw.Expr):
+        frame = nw.from_native(table, eager_only=True).select(output.alias("check_output"))
+    else:
+        frame = output.collect() if isinstance(output, nw.LazyFrame) else output
+    return frame["check_output"].to_native()
+
+
+def _nino_failures(table: pa.Table) -> list[_Failure]:
+    """A raw NINO anywhere in any string column — the one thing that must never leak."""
+    failures = []
+    for name in table.column_names:
+        column = table[name]
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            continue
+        hits = pc.indices_nonzero(pc.fill_null(_matches_nino(column), False))
+        if len(hits):
+            failures.append(
+                (("no_raw_nino", name, ""), hits[:MAX_POSITIONS].to_pylist(), len(hits))
+            )
+    return failures
+
+
+def _matches_nino(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Low-cardinality columns: test each distinct value once, then map back.
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    if len(encoded.dictionary) * 4 < len(encoded):
+        flagged = pc.match_substring_regex(encoded.dictionary, NINO_PATTERN, ignore_case=True)
+        return pa.chunked_array([pc.take(flagged, encoded.indices)])
+    return pc.match_substring_regex(column, NINO_PATTERN, ignore_case=True)
+
+
+def _key_hashes(spec: FeedSpec, table: pa.Table) -> np.ndarray:
+    """Two independent 64-bit hashes of the key per row (a 128-bit fingerprint)."""
+    keys = ", ".join(spec.key_columns)
+    rev = ", ".join(reversed(spec.key_columns))
+    con = duckdb.connect()
+    try:
+        con.register("batch", table.select(list(spec.key_columns)))
+        result = con.execute(f"SELECT hash({keys}) AS a, hash({rev}, 'salt') AS b FROM batch")
+        arrays = result.fetchnumpy()
+    finally:
+        con.close()
+    out = np.empty(table.num_rows, dtype=[("a", "u8"), ("b", "u8")])
+    out["a"], out["b"] = arrays["a"], arrays["b"]
+    return out
+
+
+def _duplicate_keys(spec: FeedSpec, month: str, parts: list[np.ndarray]) -> list[Violation]:
+    hashes = np.concatenate(parts)
+    order = np.argsort(hashes, kind="stable", order=("a", "b"))
+    sorted_hashes = hashes[order]
+    repeats = order[1:][sorted_hashes[1:] == sorted_hashes[:-1]]
+    if not len(repeats):
+        return []
+    positions = tuple(int(p) for p in np.sort(repeats)[:MAX_POSITIONS])
+    return [
+        Violation(
+            spec.name,
+            month,
+            "key_unique",
+            ", ".join(spec.key_columns),
+            len(repeats),
+            positions,
+            "repeated key",
+        )
+    ]

@@ -1,0 +1,100 @@
+"""One factory turns each FeedSpec into its Dagster asset, contract checks and sensor."""
+
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+
+from labour_trust.feeds.contract import RULES, ContractReport, check_share_month
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.partitions import MONTHLY
+from labour_trust.resources import ShareStore
+from labour_trust.shares.pinned import SharePointer, pointer_for
+
+FEED_CLASSIFICATION = "OFFICIAL-SENSITIVE"
+
+
+def column_schema(spec: FeedSpec) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=f.name,
+                type=str(f.type),
+                constraints=dg.TableColumnConstraints(nullable=f.nullable),
+            )
+            for f in spec.schema
+        ]
+    )
+
+
+def contract_check_specs(spec: FeedSpec) -> list[dg.AssetCheckSpec]:
+    key = dg.AssetKey(spec.asset_key_path)
+    return [
+        dg.AssetCheckSpec(rule, asset=key, description=text, blocking=True)
+        for rule, text in RULES.items()
+    ]
+
+
+def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=spec.asset_key_path,
+        description=spec.description,
+        group_name=spec.department,
+        partitions_def=MONTHLY,
+        owners=list(spec.owners),
+        kinds={"delta", "pandera"},
+        tags={"classification": FEED_CLASSIFICATION, "department": spec.department},
+        metadata={
+            "dagster/column_schema": column_schema(spec),
+            "share": spec.name,
+            "key_columns": ", ".join(spec.key_columns),
+        },
+        check_specs=contract_check_specs(spec),
+        io_manager_key="pointer_io_manager",
+    )
+    def feed(context: dg.AssetExecutionContext, shares: ShareStore) -> Iterator:
+        month = context.partition_key
+        table = shares.open(spec)  # pin: everything below reads this one version
+        report = check_share_month(spec, table, month)
+        yield from contract_results(report)
+        if not report.passed:
+            # No Output: the pointer of the last good materialisation stays in place.
+            raise dg.Failure(
+                description=f"Contract failed for {spec.name} month {month}:\n{report.summary()}",
+                metadata={"share": spec.name, "month": month, "version": table.version()},
+            )
+        pointer = pointer_for(spec.name, shares.uri(spec), table, month, report.rows)
+        yield dg.Output(pointer, metadata=pointer_metadata(pointer))
+
+    return feed
+
+
+def contract_results(report: ContractReport) -> Iterator[dg.AssetCheckResult]:
+    for rule in RULES:
+        violations = report.for_rule(rule)
+        yield dg.AssetCheckResult(
+            check_name=rule,
+            passed=not violations,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(v.message() for v in violations) or None,
+            metadata={
+                "month": report.month,
+                "offending_rows": sum(v.rows for v in violations),
+                "columns": ", ".join(sorted({v.column for v in violations if v.column})),
+            },
+        )
+
+
+def pointer_metadata(pointer: SharePointer) -> dict[str, object]:
+    return {
+        "share_uri": dg.MetadataValue.path(pointer.uri),
+        "month": pointer.month,
+        "pinned_version": pointer.version,
+        "dagster/row_count": pointer.rows,
+        "bytes": pointer.bytes,
+        "files": pointer.files,
+        "content_hash": pointer.content_hash,
+    }
+
+
+def build_feed_assets(specs: Sequence[FeedSpec]) -> list[dg.AssetsDefinition]:
+    return [build_feed_asset(spec) for spec in specs]

@@ -1,0 +1,89 @@
+"""One health picture: shares, feed months checked and stale, assets and failing checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.operations.refresh import stale_months
+from labour_trust.resources import PointerIOManager, ShareStore
+from labour_trust.shares.pinned import ShareReadError, month_fingerprints
+
+
+@dataclass
+class ShareStatus:
+    share: str
+    uri: str
+    version: int | None = None
+    months: list[str] = field(default_factory=list)
+    last_change: str | None = None
+    stale_months: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class AssetStatus:
+    asset: str
+    last_materialization: str | None
+    partitions_materialized: int
+    failing_checks: list[str]
+
+
+def share_status(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager) -> ShareStatus:
+    status = ShareStatus(spec.name, shares.uri(spec))
+    try:
+        table = shares.open(spec)
+        status.version = table.version()
+        status.months = sorted(month_fingerprints(table))
+        timestamp = table.history(1)[0]["timestamp"]
+        status.last_change = _iso(timestamp / 1000)
+        status.stale_months = stale_months(spec, shares, pointers)
+    except ShareReadError as e:
+        status.error = str(e)
+    return status
+
+
+def asset_status(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[AssetStatus]:
+    graph = defs.resolve_asset_graph()
+    out = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        event = instance.get_latest_materialization_event(key)
+        materialized = instance.get_materialized_partitions(key)
+        out.append(
+            AssetStatus(
+                asset=key.to_user_string(),
+                last_materialization=_iso(event.timestamp) if event else None,
+                partitions_materialized=len(materialized),
+                failing_checks=_failing_checks(instance, graph, key),
+            )
+        )
+    return out
+
+
+def _failing_checks(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> list[str]:
+    failing = []
+    for check_key in graph.get_check_keys_for_assets({key}):
+        history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
+        if history and history[0].status.value == "FAILED":
+            failing.append(check_key.name)
+    return failing
+
+
+def status_report(
+    specs: list[FeedSpec],
+    shares: ShareStore,
+    pointers: PointerIOManager,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+) -> dict[str, list[dict]]:
+    return {
+        "shares": [asdict(share_status(s, shares, pointers)) for s in specs],
+        "assets": [asdict(a) for a in asset_status(instance, defs)],
+    }
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,80 @@
+"""Resources, in one place: where shares live, the trust warehouse, feed pointers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from deltalake import DeltaTable
+
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.shares.pinned import SharePointer, open_share
+from labour_trust.shares.storage import share_uri, storage_options_for
+
+HOME_ENV = "LABOUR_TRUST_HOME"
+SHARES_ENV = "LABOUR_TRUST_SHARES"
+
+
+def trust_home() -> Path:
+    """Everything of the embedded default lives here (LABOUR_TRUST_HOME, ./.labour_trust)."""
+    return Path(os.environ.get(HOME_ENV, ".labour_trust")).resolve()
+
+
+def shares_root(home: Path | None = None) -> str:
+    """Department shares: LABOUR_TRUST_SHARES (a folder or s3://bucket/prefix) or HOME/shares."""
+    return os.environ.get(SHARES_ENV) or str((home or trust_home()) / "shares")
+
+
+class ShareStore(dg.ConfigurableResource):
+    """Where the department shares live: a local folder or an S3 prefix (read in place)."""
+
+    root: str
+
+    def uri(self, spec: FeedSpec) -> str:
+        return share_uri(self.root, spec.department, spec.table)
+
+    def storage_options(self) -> dict[str, str] | None:
+        return storage_options_for(self.root)
+
+    def open(self, spec: FeedSpec, version: int | None = None) -> DeltaTable:
+        return open_share(spec.name, self.uri(spec), version, self.storage_options())
+
+
+class PointerIOManager(dg.ConfigurableIOManager):
+    """Stores each feed partition's SharePointer as a small JSON file — never the data."""
+
+    base_dir: str
+
+    def _path(self, key: dg.AssetKey, partition: str) -> Path:
+        return Path(self.base_dir, *key.path, f"{partition}.json")
+
+    def handle_output(self, context: dg.OutputContext, obj: SharePointer) -> None:
+        path = self._path(context.asset_key, context.partition_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(obj.to_json())
+        tmp.replace(path)  # atomic: a reader sees the old pointer or the new one
+
+    def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer]:
+        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        months = context.asset_partition_keys
+        found = {m: p for m in months if (p := self.read(key, m)) is not None}
+        if len(months) == 1:
+            if not found:
+                raise dg.Failure(f"{'/'.join(key.path)} month {months[0]} has no checked pointer")
+            return found[months[0]]
+        return found  # look-ahead inputs: months not yet published are simply absent
+
+    def read(self, key: dg.AssetKey, month: str) -> SharePointer | None:
+        path = self._path(key, month)
+        return SharePointer.from_json(path.read_text()) if path.exists() else None
+
+
+def build_resources(home: Path) -> dict[str, object]:
+    return {
+        "shares": ShareStore(root=shares_root(home)),
+        "warehouse": DuckDBResource(database=str(home / "trust.duckdb")),
+        "pointer_io_manager": PointerIOManager(base_dir=str(home / "pointers")),
+    }
