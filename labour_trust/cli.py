@@ -152,10 +152,11 @@ def _share_exists(shares) -> bool:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from labour_trust.definitions import defs
+    from labour_trust.definitions import build_definitions
     from labour_trust.operations.instance import embedded_instance
     from labour_trust.operations.refresh import plan_refresh, run_refresh
 
+    defs = build_definitions(args.home)
     resources = defs.resources
     plan = plan_refresh(list(FEEDS), resources["shares"], resources["pointer_io_manager"])
     for share, months in plan.outside_partitions.items():
@@ -176,10 +177,11 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from labour_trust.definitions import defs
+    from labour_trust.definitions import build_definitions
     from labour_trust.operations.instance import embedded_instance
     from labour_trust.operations.status import status_report
 
+    defs = build_definitions(args.home)
     resources = defs.resources
     report = status_report(
         list(FEEDS),

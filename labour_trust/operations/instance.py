@@ -13,9 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def dagster_home(home: Path) -> Path:
     """DAGSTER_HOME if set, else HOME/dagster with the embedded dagster.yaml."""
-    if env := os.environ.get("DAGSTER_HOME"):
-        return Path(env)
-    path = home / "dagster"
+    path = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
