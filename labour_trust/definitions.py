@@ -7,11 +7,13 @@ import dagster as dg
 from labour_trust.feeds.departments import FEEDS
 from labour_trust.feeds.factory import build_feed_assets
 from labour_trust.resources import build_resources, trust_home
+from labour_trust.trust.datasets import TRUST_DATASETS
+from labour_trust.trust.factory import build_trust_assets
 
 
 def build_definitions(home: Path) -> dg.Definitions:
     return dg.Definitions(
-        assets=build_feed_assets(FEEDS),
+        assets=[*build_feed_assets(FEEDS), *build_trust_assets(TRUST_DATASETS)],
         resources=build_resources(home),
     )
 
