@@ -15,10 +15,19 @@ from labour_trust.feeds.departments import FEEDS, PAYE_RTI
 def test_seed_publishes_four_shares(tmp_path, monkeypatch, capsys, linkage_key):
     monkeypatch.setenv("LABOUR_TRUST_LINKAGE_KEY", linkage_key.secret.decode())
     target = tmp_path / "elsewhere"
-    code = main([
-        "--home", str(tmp_path / "home"), "seed", "--scale", "0.001",
-        "--months", "2024-01:2024-03", "--target", str(target),
-    ])
+    code = main(
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "seed",
+            "--scale",
+            "0.001",
+            "--months",
+            "2024-01:2024-03",
+            "--target",
+            str(target),
+        ]
+    )
     assert code == 0
     for spec in FEEDS:
         table = DeltaTable(str(target / spec.department / spec.table))
@@ -76,7 +85,9 @@ def test_refresh_then_status_then_failing_refresh(home, capsys):
     pay = month["gross_pay_month"].to_numpy().copy()
     pay[0] = -1.0
     bad = month.set_column(6, "gross_pay_month", pa.array(pay))
-    write_deltalake(uri, bad, mode="overwrite", predicate="month = '2024-02'", partition_by=["month"])
+    write_deltalake(
+        uri, bad, mode="overwrite", predicate="month = '2024-02'", partition_by=["month"]
+    )
     assert main(["refresh"]) == 1
     err = capsys.readouterr().err
     assert "non_negative" in err and "hmrc/paye_rti" in err and "2024-02" in err

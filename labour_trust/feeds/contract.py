@@ -28,7 +28,7 @@ from pandera.errors import SchemaErrorReason, SchemaErrors
 
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.reference import lad_codes
-from labour_trust.shares.pinned import ShareReadError, iter_month_batches
+from labour_trust.shares.pinned import ShareReadError, iter_month_batches, month_fingerprints
 from labour_trust.trust.linkage import KEY_VERSION_PATTERN, NINO_PATTERN, TOKEN_PATTERN
 
 MAX_POSITIONS = 5
@@ -45,7 +45,12 @@ RULES: dict[str, str] = {
     "no_raw_nino": "No string column holds a raw National Insurance number.",
     "non_negative": "Pay, employment and turnover are not negative.",
     "key_unique": "The key columns identify one row within the month.",
+    "schema_drift": "The share's declared (Delta) schema is the contract's: no column added, "
+    "removed or retyped.",
+    "volume": "Rows of the month are within the feed's tolerance of the trailing three "
+    "months' median.",
 }
+TRAILING_MONTHS = 3
 
 
 @dataclass(frozen=True)
@@ -147,10 +152,55 @@ def validate_batches(
 def check_share_month(spec: FeedSpec, table: DeltaTable, month: str) -> ContractReport:
     """Validate one month of a share in place, at the table's (pinned) version."""
     try:
-        return validate_batches(spec, month, iter_month_batches(spec.name, table, month))
+        report = validate_batches(spec, month, iter_month_batches(spec.name, table, month))
     except ShareReadError as e:
         violation = Violation(spec.name, month, "readable", None, 0, detail=str(e))
         return ContractReport(spec.name, month, violations=[violation])
+    report.violations += schema_drift(spec, table, month)
+    report.violations += volume_anomaly(spec, table, month, report.rows)
+    return report
+
+
+def schema_drift(spec: FeedSpec, table: DeltaTable, month: str) -> list[Violation]:
+    """Columns added, removed or retyped in the table's declared schema (the Delta log)."""
+    declared = pa.schema(table.schema().to_arrow())
+    contract = {f.name: f.type for f in spec.schema}
+    found = {f.name: f.type for f in declared}
+    changes = [f"column '{c}' removed" for c in contract if c not in found]
+    changes += [f"column '{c}' added ({found[c]})" for c in found if c not in contract]
+    changes += [
+        f"column '{c}' retyped {contract[c]} → {found[c]}"
+        for c in contract
+        if c in found and not found[c].equals(contract[c])
+    ]
+    return [
+        Violation(
+            spec.name,
+            month,
+            "schema_drift",
+            None,
+            0,
+            detail=f"{change} at version {table.version()}",
+        )
+        for change in changes
+    ]
+
+
+def volume_anomaly(spec: FeedSpec, table: DeltaTable, month: str, rows: int) -> list[Violation]:
+    """Rows against the median of the trailing months present in the share (log stats only)."""
+    by_month = month_fingerprints(table)
+    trailing = sorted(m for m in by_month if m < month)[-TRAILING_MONTHS:]
+    if not trailing or rows == 0:
+        return []  # nothing to compare with yet; an empty month is its own rule
+    median = float(np.median([by_month[m].rows for m in trailing]))
+    change = rows / median - 1 if median else 0.0
+    if abs(change) <= spec.volume_tolerance:
+        return []
+    detail = (
+        f"{rows} rows is {change:+.0%} against the median {median:.0f} of "
+        f"{', '.join(trailing)}; tolerance ±{spec.volume_tolerance:.0%}"
+    )
+    return [Violation(spec.name, month, "volume", None, 0, detail=detail)]
 
 
 @dataclass

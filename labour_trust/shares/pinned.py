@@ -58,28 +58,35 @@ def open_share(
 class MonthFingerprint:
     files: int
     bytes: int
+    rows: int  # from the log's per-file statistics
     content_hash: str
 
 
 def month_fingerprints(table: DeltaTable) -> dict[str, MonthFingerprint]:
     """Per month, a fingerprint of its data files at the table's version (log only, no data)."""
     actions = pa.table(table.get_add_actions(flatten=True))
-    grouped: dict[str, list[tuple[str, int]]] = {}
-    for path, size, month in zip(
+    grouped: dict[str, list[tuple[str, int, int]]] = {}
+    for path, size, rows, month in zip(
         actions["path"].to_pylist(),
         actions["size_bytes"].to_pylist(),
+        actions["num_records"].to_pylist(),
         actions["partition.month"].to_pylist(),
         strict=True,
     ):
-        grouped.setdefault(month, []).append((path, size))
+        grouped.setdefault(month, []).append((path, size, rows or 0))
     return {month: _fingerprint(files) for month, files in grouped.items()}
 
 
-def _fingerprint(files: list[tuple[str, int]]) -> MonthFingerprint:
+def _fingerprint(files: list[tuple[str, int, int]]) -> MonthFingerprint:
     digest = hashlib.sha256()
-    for path, size in sorted(files):
+    for path, size, _ in sorted(files):
         digest.update(f"{path}\0{size}\n".encode())
-    return MonthFingerprint(len(files), sum(size for _, size in files), digest.hexdigest())
+    return MonthFingerprint(
+        files=len(files),
+        bytes=sum(f[1] for f in files),
+        rows=sum(f[2] for f in files),
+        content_hash=digest.hexdigest(),
+    )
 
 
 def pointer_for(share: str, uri: str, table: DeltaTable, month: str, rows: int) -> SharePointer:

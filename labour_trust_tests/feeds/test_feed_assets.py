@@ -35,15 +35,22 @@ def read_month(home: Path, spec, month: str = MONTH) -> pa.Table:
 def republish(home: Path, spec, table: pa.Table, month: str = MONTH, **kwargs) -> None:
     """What a department does: overwrite one month with a new Delta version."""
     write_deltalake(
-        share_uri(home, spec), table, mode="overwrite", predicate=f"month = '{month}'",
-        partition_by=["month"], **kwargs,
+        share_uri(home, spec),
+        table,
+        mode="overwrite",
+        predicate=f"month = '{month}'",
+        partition_by=["month"],
+        **kwargs,
     )
 
 
 def replace_table(home: Path, spec, table: pa.Table) -> None:
     """A department replacing its whole table with another schema (old versions remain)."""
     write_deltalake(
-        share_uri(home, spec), table, mode="overwrite", schema_mode="overwrite",
+        share_uri(home, spec),
+        table,
+        mode="overwrite",
+        schema_mode="overwrite",
         partition_by=["month"],
     )
 
@@ -219,9 +226,10 @@ def test_wrong_column_type_is_rejected(home):
         replace_table(home, PAYE_RTI, table.set_column(6, "gross_pay_month", pay))
 
     failed = _failed_checks(_first_good_then(home, PAYE_RTI, corrupt)[0])
-    assert set(failed) == {"schema"}
+    assert set(failed) == {"schema", "schema_drift"}
     _assert_names(failed["schema"], PAYE_RTI, "gross_pay_month", "schema")
     assert "wrong type" in failed["schema"]
+    assert "column 'gross_pay_month' retyped double → int64" in failed["schema_drift"]
 
 
 def test_missing_column_is_rejected(home):
@@ -230,9 +238,34 @@ def test_missing_column_is_rejected(home):
         replace_table(home, UC_CLAIMANTS, table.drop_columns(["disability"]))
 
     failed = _failed_checks(_first_good_then(home, UC_CLAIMANTS, corrupt)[0])
-    assert set(failed) == {"schema"}
+    assert set(failed) == {"schema", "schema_drift"}
     _assert_names(failed["schema"], UC_CLAIMANTS, "disability", "schema")
     assert "missing column" in failed["schema"]
+    assert "column 'disability' removed" in failed["schema_drift"]
+
+
+def test_added_column_is_schema_drift(home):
+    def corrupt(home):
+        table = DeltaTable(share_uri(home, UC_CLAIMANTS)).to_pyarrow_dataset().to_table()
+        extra = pa.array([1] * table.num_rows, pa.int32())
+        replace_table(home, UC_CLAIMANTS, table.append_column("benefit_unit", extra))
+
+    failed = _failed_checks(_first_good_then(home, UC_CLAIMANTS, corrupt)[0])
+    assert "schema_drift" in failed
+    _assert_names(failed["schema_drift"], UC_CLAIMANTS, None, "schema_drift")
+    assert "column 'benefit_unit' added (int32)" in failed["schema_drift"]
+
+
+def test_volume_against_trailing_months(home):
+    later = TEST_MONTHS[1]
+    feed = build_feed_asset(PAYE_RTI)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run(home, [feed], later, instance).success  # same volume as the month before
+    month = read_month(home, PAYE_RTI, later)
+    republish(home, PAYE_RTI, month.slice(0, month.num_rows // 5), later)
+    failed = _failed_checks(run(home, [feed], later, instance))
+    assert set(failed) == {"volume"}
+    assert "-80%" in failed["volume"] and "2024-01" in failed["volume"]
 
 
 def test_null_in_required_column_is_rejected(home):

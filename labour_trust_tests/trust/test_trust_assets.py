@@ -36,9 +36,7 @@ def direct_compute(home, name, month):
 
 def warehouse_rows(home, name, month):
     with duckdb.connect(str(home / "trust.duckdb"), read_only=True) as con:
-        return con.sql(
-            f"SELECT * FROM trust.{name} WHERE month = '{month}'"
-        ).to_arrow_table()
+        return con.sql(f"SELECT * FROM trust.{name} WHERE month = '{month}'").to_arrow_table()
 
 
 def test_trust_datasets_materialise_into_the_warehouse(home):
@@ -63,7 +61,8 @@ def test_trust_datasets_materialise_into_the_warehouse(home):
 
     # Look-ahead months are not published yet: the outcome datasets say so.
     outcome = next(
-        e for e in result.get_asset_materialization_events()
+        e
+        for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey(["trust", "claimant_outcomes"])
     )
     metadata = outcome.materialization.metadata
@@ -86,8 +85,11 @@ def test_trust_datasets_read_the_pinned_version_not_the_latest(home):
     uri = str(home / "shares" / "dwp" / "uc_claimants")
     checked = DeltaTable(uri).to_pyarrow_dataset().to_table(filter=pds.field("month") == month)
     write_deltalake(  # the department halves the month, unchecked
-        uri, checked.slice(0, checked.num_rows // 2), mode="overwrite",
-        predicate=f"month = '{month}'", partition_by=["month"],
+        uri,
+        checked.slice(0, checked.num_rows // 2),
+        mode="overwrite",
+        predicate=f"month = '{month}'",
+        partition_by=["month"],
     )
     key = dg.AssetKey(["trust", "local_labour_market"])
     assert materialise(defs, [key], month, instance).success
