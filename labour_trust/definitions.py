@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from labour_trust.feeds.departments import FEEDS
-from labour_trust.feeds.factory import build_feed_assets
+from labour_trust.feeds.factory import build_feed_assets, build_feed_checks
 from labour_trust.resources import build_resources, trust_home
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.factory import build_trust_assets
@@ -14,6 +14,7 @@ from labour_trust.trust.factory import build_trust_assets
 def build_definitions(home: Path) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_feed_assets(FEEDS), *build_trust_assets(TRUST_DATASETS)],
+        asset_checks=build_feed_checks(FEEDS),
         resources=build_resources(home),
     )
 

@@ -1,14 +1,16 @@
 """One factory turns each FeedSpec into its Dagster asset, contract checks and sensor."""
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
 from labour_trust.feeds.contract import RULES, ContractReport, check_share_month
+from labour_trust.feeds.freshness import freshness_problem
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import ShareStore
-from labour_trust.shares.pinned import SharePointer, pointer_for
+from labour_trust.shares.pinned import SharePointer, month_fingerprints, pointer_for
 
 FEED_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 
@@ -96,5 +98,30 @@ def pointer_metadata(pointer: SharePointer) -> dict[str, object]:
     }
 
 
+def build_freshness_check(spec: FeedSpec) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(spec.asset_key_path),
+        name="freshness",
+        description=f"{spec.name} publishes month m by day {spec.publication_day} of m+1.",
+        blocking=False,
+        automation_condition=dg.AutomationCondition.cron_tick_passed("0 7 * * *"),
+    )
+    def freshness(shares: ShareStore) -> dg.AssetCheckResult:
+        months = sorted(month_fingerprints(shares.open(spec)))
+        problem = freshness_problem(spec, months, dt.date.today())
+        return dg.AssetCheckResult(
+            passed=problem is None,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=problem,
+            metadata={"newest_month": months[-1] if months else "none"},
+        )
+
+    return freshness
+
+
 def build_feed_assets(specs: Sequence[FeedSpec]) -> list[dg.AssetsDefinition]:
     return [build_feed_asset(spec) for spec in specs]
+
+
+def build_feed_checks(specs: Sequence[FeedSpec]) -> list[dg.AssetChecksDefinition]:
+    return [build_freshness_check(spec) for spec in specs]
