@@ -19,10 +19,11 @@ DEMO_SEED = 20240101
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ["LABOUR_TRUST_HOME"] = str(args.home)  # one home for this process and its runs
-    return args.handler(args) or 0
+    return args.func(args) or 0
 
 
 def _parser() -> argparse.ArgumentParser:
+    from labour_trust.governance.cli import add_commands as add_governance_commands
     from labour_trust.resources import trust_home
 
     parser = argparse.ArgumentParser(prog="labour-trust", description=__doc__)
@@ -36,34 +37,36 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--months", default=DEMO_MONTHS, help="YYYY-MM or YYYY-MM:YYYY-MM")
     seed.add_argument("--target", help="folder or s3://bucket[/prefix] (default HOME/shares)")
     seed.add_argument("--seed", type=int, default=DEMO_SEED)
-    seed.set_defaults(handler=cmd_seed)
+    seed.set_defaults(func=cmd_seed)
 
     republish = sub.add_parser("republish", help="a department corrects one month")
     republish.add_argument("feed", choices=sorted(FEEDS_BY_NAME), metavar="FEED")
     republish.add_argument("month", metavar="MONTH")
     republish.add_argument("--scale", type=float, default=DEMO_SCALE)
     republish.add_argument("--seed", type=int, default=DEMO_SEED)
-    republish.set_defaults(handler=cmd_republish)
+    republish.set_defaults(func=cmd_republish)
 
     up = sub.add_parser("up", help="seed a demo if none, start the Dagster UI and daemon")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=3000)
     up.add_argument("--s3", action="store_true", help="keep the shares in a local S3 (moto)")
-    up.set_defaults(handler=cmd_up)
+    up.set_defaults(func=cmd_up)
 
     refresh = sub.add_parser("refresh", help="materialise missing or stale months, headless")
-    refresh.set_defaults(handler=cmd_refresh)
+    refresh.set_defaults(func=cmd_refresh)
 
     status = sub.add_parser("status", help="shares, assets and failing checks")
     status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=cmd_status)
+    status.set_defaults(func=cmd_status)
 
     bench = sub.add_parser("bench", help="speed and memory figures")
     bench.add_argument("--scale", type=float, default=1.0)
     bench.add_argument("--months", type=int, default=1)
     bench.add_argument("--feeds", nargs="*", choices=sorted(FEEDS_BY_NAME), metavar="FEED")
     bench.add_argument("--workdir", type=Path, help="where generated shares go (temp folder)")
-    bench.set_defaults(handler=cmd_bench)
+    bench.set_defaults(func=cmd_bench)
+
+    add_governance_commands(sub)
     return parser
 
 
