@@ -212,7 +212,8 @@ def _print_status(report: dict[str, list[dict]]) -> None:
         )
     print(f"\n{'asset':36} {'partitions':>10}  last materialisation        failing checks")
     for a in report["assets"]:
-        failing = ", ".join(a["failing_checks"]) or "-"
+        failing = ", ".join(a["failing_checks"] + [f"{w} (warning)" for w in a["warnings"]])
+        failing = failing or "-"
         print(
             f"{a['asset']:36} {a['partitions_materialized']:>10}  "
             f"{a['last_materialization'] or 'never':26}  {failing}"

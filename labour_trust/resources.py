@@ -60,12 +60,12 @@ class PointerIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer]:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
         months = context.asset_partition_keys
-        found = {m: p for m in months if (p := self.read(key, m)) is not None}
-        if len(months) == 1:
-            if not found:
+        if months == [context.partition_key]:  # the same month: it must have been checked
+            if (pointer := self.read(key, months[0])) is None:
                 raise dg.Failure(f"{'/'.join(key.path)} month {months[0]} has no checked pointer")
-            return found[months[0]]
-        return found  # look-ahead inputs: months not yet published are simply absent
+            return pointer
+        # Look-ahead / look-back inputs: months not published yet are simply absent.
+        return {m: p for m in months if (p := self.read(key, m)) is not None}
 
     def read(self, key: dg.AssetKey, month: str) -> SharePointer | None:
         path = self._path(key, month)
@@ -75,6 +75,8 @@ class PointerIOManager(dg.ConfigurableIOManager):
 def build_resources(home: Path) -> dict[str, object]:
     return {
         "shares": ShareStore(root=shares_root(home)),
-        "warehouse": DuckDBResource(database=str(home / "trust.duckdb")),
+        # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
+        # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
+        "warehouse": DuckDBResource(database=str(home / "warehouse.duckdb")),
         "pointer_io_manager": PointerIOManager(base_dir=str(home / "pointers")),
     }

@@ -241,7 +241,7 @@ def _check_batch(spec: FeedSpec):
 
     def check(batch: pa.RecordBatch) -> _BatchOutcome:
         table = pa.Table.from_batches([batch])
-        failures = _pandera_failures(schema, table) + _nino_failures(table)
+        failures = _pandera_failures(schema, table) + _nino_failures(table, spec.token_columns)
         schema_ok = not any(rule == "schema" for (rule, _, _), _, _ in failures)
         return table.num_rows, failures, _key_hashes(spec, table) if schema_ok else None
 
@@ -295,14 +295,19 @@ def _check_output(error, table: pa.Table) -> pa.Array:
     return frame["check_output"].to_native()
 
 
-def _nino_failures(table: pa.Table) -> list[_Failure]:
-    """A raw NINO anywhere in any string column — the one thing that must never leak."""
+def _nino_failures(table: pa.Table, token_columns: tuple[str, ...]) -> list[_Failure]:
+    """A raw NINO anywhere in any string column — the one thing that must never leak.
+
+    Lower-case hex tokens contain NINO-shaped runs by chance ('ab123456c'), so in token
+    columns only upper case counts; elsewhere any case does.
+    """
     failures = []
     for name in table.column_names:
         column = table[name]
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             continue
-        hits = pc.indices_nonzero(pc.fill_null(_matches_nino(column), False))
+        flagged = _matches_nino(column, ignore_case=name not in token_columns)
+        hits = pc.indices_nonzero(pc.fill_null(flagged, False))
         if len(hits):
             failures.append(
                 (("no_raw_nino", name, ""), hits[:MAX_POSITIONS].to_pylist(), len(hits))
@@ -310,13 +315,12 @@ def _nino_failures(table: pa.Table) -> list[_Failure]:
     return failures
 
 
-def _matches_nino(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    # Low-cardinality columns: test each distinct value once, then map back.
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    if len(encoded.dictionary) * 4 < len(encoded):
+def _matches_nino(column: pa.ChunkedArray, ignore_case: bool) -> pa.ChunkedArray:
+    if ignore_case:  # coded columns: test each distinct value once, then map back
+        encoded = pc.dictionary_encode(column.combine_chunks())
         flagged = pc.match_substring_regex(encoded.dictionary, NINO_PATTERN, ignore_case=True)
         return pa.chunked_array([pc.take(flagged, encoded.indices)])
-    return pc.match_substring_regex(column, NINO_PATTERN, ignore_case=True)
+    return pc.match_substring_regex(column, NINO_PATTERN)
 
 
 def _key_hashes(spec: FeedSpec, table: pa.Table) -> np.ndarray:

@@ -84,5 +84,5 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [
         f"{'/'.join(e.asset_key.path)} [{e.check_name}] {e.description or ''}".strip()
         for e in result.get_asset_check_evaluations()
-        if not e.passed
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR  # warnings don't fail
     ]

@@ -29,7 +29,8 @@ class AssetStatus:
     asset: str
     last_materialization: str | None
     partitions_materialized: int
-    failing_checks: list[str]
+    failing_checks: list[str]  # blocking (ERROR) checks whose latest execution failed
+    warnings: list[str]  # non-blocking (WARN) checks whose latest execution failed
 
 
 def share_status(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager) -> ShareStatus:
@@ -52,24 +53,29 @@ def asset_status(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[Ass
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         event = instance.get_latest_materialization_event(key)
         materialized = instance.get_materialized_partitions(key)
+        failed = _failed_checks(instance, graph, key)
         out.append(
             AssetStatus(
                 asset=key.to_user_string(),
                 last_materialization=_iso(event.timestamp) if event else None,
                 partitions_materialized=len(materialized),
-                failing_checks=_failing_checks(instance, graph, key),
+                failing_checks=[n for n, s in failed if s == dg.AssetCheckSeverity.ERROR],
+                warnings=[n for n, s in failed if s == dg.AssetCheckSeverity.WARN],
             )
         )
     return out
 
 
-def _failing_checks(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> list[str]:
-    failing = []
-    for check_key in graph.get_check_keys_for_assets({key}):
+def _failed_checks(
+    instance: dg.DagsterInstance, graph, key: dg.AssetKey
+) -> list[tuple[str, dg.AssetCheckSeverity]]:
+    failed = []
+    for check_key in sorted(graph.get_check_keys_for_assets({key}), key=lambda k: k.name):
         history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
-        if history and history[0].status.value == "FAILED":
-            failing.append(check_key.name)
-    return failing
+        evaluation = history[0].evaluation if history else None
+        if evaluation is not None and not evaluation.passed:
+            failed.append((check_key.name, evaluation.severity))
+    return failed
 
 
 def status_report(

@@ -22,8 +22,9 @@ KEY_FILE_ENV = "LABOUR_TRUST_LINKAGE_KEY_FILE"
 TOKEN_PATTERN = r"^[0-9a-f]{64}$"
 KEY_VERSION_PATTERN = r"^[0-9a-f]{8}$"
 # AB123456C: two prefix letters, six digits, suffix A-D. Matched anywhere in a string,
-# with optional spaces, because a raw NINO must never reach a share in any column.
-NINO_PATTERN = r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]"
+# with optional spaces, because a raw NINO must never reach a share in any column. Any
+# two letters count (not only allocated prefixes): dummy and temporary numbers leak too.
+NINO_PATTERN = r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]"
 
 
 class LinkageKeyError(RuntimeError):

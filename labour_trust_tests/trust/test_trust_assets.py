@@ -35,7 +35,7 @@ def direct_compute(home, name, month):
 
 
 def warehouse_rows(home, name, month):
-    with duckdb.connect(str(home / "trust.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         return con.sql(f"SELECT * FROM trust.{name} WHERE month = '{month}'").to_arrow_table()
 
 
