@@ -1,0 +1,285 @@
+"""One sensor per share: read the new commits of its Delta log, run the months that changed.
+
+Cursor (JSON, stored by Dagster per sensor)::
+
+    {"version": 42,                    # last Delta version fully read
+     "table_id": "…", "fingerprint": "etag:…",  # identity of that version's commit file
+     "schema": {"month": "string", …}, # columns at that version (for schema diffs)
+     "epoch": 0,                       # bumped when the share is re-created (run keys)
+     "pending": {"2026-12": 41},       # changed months that are not yet a partition
+     "schema_changes": [{…}]}          # the last few schema changes seen (for people)
+
+Each tick: `read_changes` after the cursor → one RunRequest per changed month, with
+`partition_key=month` and `run_key=f"{share}@{version}:{month}"`. A fault skips the tick
+with its reason and keeps the cursor, so the change is reported once the fault clears.
+Schema changes are logged, recorded in the cursor, put on the runs as the tag
+`labour_trust/schema_change` (JSON) and emitted as an AssetObservation of the feed asset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.shares.commit_log import (
+    DEFAULT_MAX_COMMITS,
+    SchemaChange,
+    ShareChanges,
+    ShareCursor,
+    read_changes,
+)
+from labour_trust.shares.faults import ShareUnavailable
+from labour_trust.shares.storage import S3Settings
+
+SHARE_TAG = "labour_trust/share"
+VERSION_TAG = "labour_trust/share_version"
+SCHEMA_CHANGE_TAG = "labour_trust/schema_change"
+RESET_TAG = "labour_trust/share_reset"
+RECENT_SCHEMA_CHANGES = 10
+
+# dagster does not export the class of `define_asset_job(...)`; take it from a probe.
+_ASSET_JOB = type(dg.define_asset_job("_labour_trust_probe"))
+_JOB_TYPES = (dg.JobDefinition, _ASSET_JOB)
+
+Storage = S3Settings | Mapping[str, str] | None
+ShareLocation = tuple[str, Storage]
+Target = Any  # a job, an AssetSelection, asset keys / key strings, or None
+
+
+@dataclass(frozen=True)
+class SensorCursor:
+    share: ShareCursor | None = None
+    epoch: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
+    schema_changes: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SensorCursor:
+        if not text:
+            return cls()
+        d = json.loads(text)
+        return cls(
+            share=ShareCursor.from_dict(d) if d.get("version") is not None else None,
+            epoch=int(d.get("epoch", 0)),
+            pending={str(k): int(v) for k, v in (d.get("pending") or {}).items()},
+            schema_changes=tuple(d.get("schema_changes") or ()),
+        )
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = self.share.to_dict() if self.share else {"version": None}
+        d.update(epoch=self.epoch, pending=self.pending, schema_changes=list(self.schema_changes))
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def run_key(share: str, version: int, month: str, epoch: int = 0) -> str:
+    """`dwp/uc_claimants@42:2024-03`; after the n-th re-creation of the share `…#n`, because
+    a re-created table reuses version numbers and Dagster dedupes runs by key."""
+    key = f"{share}@{version}:{month}"
+    return key if epoch == 0 else f"{key}#{epoch}"
+
+
+def _months_by_partition(
+    months: Mapping[str, int],
+    partitions_def: dg.PartitionsDefinition,
+    instance: dg.DagsterInstance | None,
+) -> tuple[list[str], list[str], dict[str, int], list[str]]:
+    """Split changed months into (requestable, to add as partitions, pending, dropped)."""
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        assert instance is not None
+        existing = set(instance.get_dynamic_partitions(partitions_def.name or ""))
+        return sorted(months), sorted(set(months) - existing), {}, []
+    keys = set(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+    first = min(keys) if keys else None
+    ok, pending, dropped = [], {}, []
+    for month, version in sorted(months.items()):
+        if month in keys:
+            ok.append(month)
+        elif isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) and (
+            first is None or month > first
+        ):
+            pending[month] = version  # not a partition *yet* (month not complete): retry
+        else:
+            dropped.append(month)
+    return ok, [], pending, dropped
+
+
+def _observation(spec: FeedSpec, changes: ShareChanges) -> dg.AssetObservation:
+    metadata: dict[str, Any] = {"share_version": changes.version, "share_uri": changes.uri}
+    if changes.schema_changes:
+        metadata["schema_change"] = dg.MetadataValue.json(
+            [c.to_dict() for c in changes.schema_changes]
+        )
+        metadata["schema_change_summary"] = "; ".join(c.describe() for c in changes.schema_changes)
+    if changes.reset_reason:
+        metadata["share_reset"] = changes.reset_reason
+    return dg.AssetObservation(asset_key=dg.AssetKey(spec.asset_key_path), metadata=metadata)
+
+
+def _tags(spec: FeedSpec, changes: ShareChanges) -> dict[str, str]:
+    tags = {SHARE_TAG: spec.name, VERSION_TAG: str(changes.version)}
+    if changes.schema_changes:
+        tags[SCHEMA_CHANGE_TAG] = json.dumps(
+            [c.to_dict() for c in changes.schema_changes], separators=(",", ":")
+        )
+    if changes.reset_reason:
+        tags[RESET_TAG] = changes.reset_reason
+    return tags
+
+
+def _log_changes(context: dg.SensorEvaluationContext, spec: FeedSpec, ch: ShareChanges) -> None:
+    if ch.reset_reason:
+        context.log.warning(f"{spec.name}: {ch.reset_reason}")
+    for change in ch.schema_changes:
+        context.log.warning(f"{spec.name}: schema change at {change.describe()}")
+    if ch.more:
+        context.log.info(f"{spec.name}: more commits after {ch.version}; next tick continues")
+
+
+def evaluate_share_tick(
+    context: dg.SensorEvaluationContext,
+    spec: FeedSpec,
+    location: ShareLocation,
+    partitions_def: dg.PartitionsDefinition,
+    asset_selection: list[dg.AssetKey] | None,
+    max_commits: int = DEFAULT_MAX_COMMITS,
+    check_files: bool = True,
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of a share sensor (also usable headless, e.g. by `labour-trust refresh`)."""
+    state = SensorCursor.from_json(context.cursor)
+    uri, storage = location
+    try:
+        changes = read_changes(
+            uri, state.share, storage, max_commits=max_commits, check_files=check_files
+        )
+    except ShareUnavailable as fault:
+        kept = "no cursor yet" if state.share is None else f"cursor kept at {state.share.version}"
+        message = f"{spec.name} not read ({fault.kind}): {fault.reason} [{kept}]"
+        context.log.warning(message)
+        return dg.SkipReason(message)
+    if not changes.is_new and not state.pending:
+        return dg.SkipReason(f"no new commits ({spec.name} at version {changes.version})")
+
+    _log_changes(context, spec, changes)
+    epoch = state.epoch + (1 if changes.reset_reason else 0)
+    # A reset re-reads every month, so months pending from the old table are superseded.
+    candidates = {} if changes.reset_reason else dict(state.pending)
+    candidates.update({m: changes.version for m in changes.months})
+    # Only dynamic partitions need the instance (a headless caller may not have one).
+    dynamic = isinstance(partitions_def, dg.DynamicPartitionsDefinition)
+    instance = context.instance if dynamic else None
+    ok, to_add, pending, dropped = _months_by_partition(candidates, partitions_def, instance)
+    for month in dropped:
+        context.log.warning(f"{spec.name}: month {month} is not a partition; ignored")
+    for month in sorted(set(pending) - set(state.pending)):
+        context.log.info(f"{spec.name}: month {month} is not a partition yet; will retry")
+
+    tags = _tags(spec, changes)
+    requests = [
+        dg.RunRequest(
+            run_key=run_key(spec.name, changes.version, month, epoch),
+            partition_key=month,
+            asset_selection=asset_selection,
+            tags=tags,
+        )
+        for month in ok
+    ]
+    recent = state.schema_changes + tuple(c.to_dict() for c in changes.schema_changes)
+    cursor = SensorCursor(changes.cursor, epoch, pending, recent[-RECENT_SCHEMA_CHANGES:])
+    events = [_observation(spec, changes)] if changes.schema_changes or changes.reset_reason else []
+    partition_requests = []
+    if to_add and isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        partition_requests = [partitions_def.build_add_request(to_add)]
+    skip = None
+    if not requests:
+        waiting = f"; month(s) waiting to become partitions: {sorted(pending)}" if pending else ""
+        skip = (
+            f"{spec.name}: {changes.commits_read} new commit(s) up to version "
+            f"{changes.version}, no month to run{waiting}"
+        )
+    return dg.SensorResult(
+        run_requests=requests,
+        skip_reason=skip,
+        cursor=cursor.to_json(),
+        dynamic_partitions_requests=partition_requests,
+        asset_events=events,
+    )
+
+
+def _default_partitions() -> dg.PartitionsDefinition:
+    from labour_trust.partitions import MONTHLY  # the project's one month partitioning
+
+    return MONTHLY
+
+
+def build_share_sensor(
+    spec: FeedSpec,
+    target: Target,
+    share_location: Callable[[], ShareLocation] | ShareLocation | str,
+    *,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    name: str | None = None,
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+    max_commits: int = DEFAULT_MAX_COMMITS,
+    check_files: bool = True,
+) -> dg.SensorDefinition:
+    """A sensor that runs the months of `spec`'s feed asset whose share data changed.
+
+    `target`: None (the feed asset only), a job, or an asset selection / asset keys to run
+    together with the feed asset (e.g. downstream trust datasets). `share_location` gives
+    `(uri, S3Settings | deltalake storage options | None)`; a callable is resolved at every
+    tick, so the location can come from the environment of the daemon.
+    """
+    feed_key = dg.AssetKey(spec.asset_key_path)
+    parts = partitions_def or _default_partitions()
+    if isinstance(target, _JOB_TYPES):
+        sensor_target: Any = target
+        selection = None  # the job decides
+    elif target is None:
+        sensor_target, selection = [feed_key], [feed_key]
+    else:
+        sensor_target = dg.AssetSelection.assets(feed_key) | dg.AssetSelection.from_coercible(
+            target
+        )
+        selection = None  # the whole target: feed asset and the caller's downstream
+
+    def location() -> ShareLocation:
+        if callable(share_location):
+            return share_location()
+        if isinstance(share_location, str):
+            return share_location, None
+        return share_location
+
+    def evaluate(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        return evaluate_share_tick(
+            context, spec, location(), parts, selection, max_commits, check_files
+        )
+
+    return dg.SensorDefinition(
+        name=name or f"{spec.department}_{spec.table}_share_sensor",
+        evaluation_fn=evaluate,
+        target=sensor_target,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=(
+            f"Watches the commit log of the {spec.name} Delta share (cursor = last Delta "
+            "version read) and requests a run for each month whose data changed."
+        ),
+    )
+
+
+__all__ = [
+    "SCHEMA_CHANGE_TAG",
+    "SHARE_TAG",
+    "VERSION_TAG",
+    "SchemaChange",
+    "SensorCursor",
+    "build_share_sensor",
+    "evaluate_share_tick",
+    "run_key",
+]
