@@ -11,6 +11,7 @@ from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import ShareStore
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, pointer_for
+from labour_trust.shares.sensor import VERSION_TAG, build_share_sensor
 
 FEED_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 
@@ -55,7 +56,9 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
     )
     def feed(context: dg.AssetExecutionContext, shares: ShareStore) -> Iterator:
         month = context.partition_key
-        table = shares.open(spec)  # pin: everything below reads this one version
+        # Pin: a sensor's run checks the version the sensor saw; otherwise the latest.
+        version = context.run.tags.get(VERSION_TAG)
+        table = shares.open(spec, int(version) if version else None)
         report = check_share_month(spec, table, month)
         yield from contract_results(report)
         if not report.passed:
@@ -119,9 +122,25 @@ def build_freshness_check(spec: FeedSpec) -> dg.AssetChecksDefinition:
     return freshness
 
 
+def build_feed_sensor(spec: FeedSpec, shares: ShareStore) -> dg.SensorDefinition:
+    """Runs the feed months whose share data changed; downstream follows by automation
+    (a trust month needs every same-month feed checked, which one share's run can't know).
+    """
+    return build_share_sensor(
+        spec,
+        None,
+        lambda: (shares.uri(spec), shares.storage_options()),  # resolved at every tick
+        name=f"{spec.department}_{spec.table}_share_sensor",
+    )
+
+
 def build_feed_assets(specs: Sequence[FeedSpec]) -> list[dg.AssetsDefinition]:
     return [build_feed_asset(spec) for spec in specs]
 
 
 def build_feed_checks(specs: Sequence[FeedSpec]) -> list[dg.AssetChecksDefinition]:
     return [build_freshness_check(spec) for spec in specs]
+
+
+def build_feed_sensors(specs: Sequence[FeedSpec], shares: ShareStore) -> list[dg.SensorDefinition]:
+    return [build_feed_sensor(spec, shares) for spec in specs]

@@ -92,7 +92,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
             "dagster/table_name": f"trust.{dataset.name}",
             "dimensions": ", ".join(dataset.dimensions),
         },
-        automation_condition=trust_automation(),
+        automation_condition=trust_automation(dataset),
     )
     def trust_dataset(
         context: dg.AssetExecutionContext,
@@ -109,10 +109,31 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
     return trust_dataset
 
 
-def trust_automation() -> dg.AutomationCondition:
-    # Follow the feeds, but never past a failed blocking check (declarative automation
-    # does not honour `blocking=True` on its own).
-    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
+    """Recompute a month when any feed month it reads is re-checked — including look-ahead
+    months published later — once the same-month feeds are all checked, and never past a
+    failed blocking check (automation does not honour `blocking=True` on its own).
+
+    Not `eager()`: that considers only the latest partition and waits for every input, so
+    a provisional outcome (m+6 not yet published) would never be computed.
+    """
+    other_months = dg.AssetSelection.assets(
+        *[
+            dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
+            for share, offsets in dataset.month_offsets.items()
+            if 0 not in offsets
+        ]
+    )
+    return (
+        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
+        .since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing().ignore(other_months)
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        # Other-month deps are left out here too: a month before the first partition has
+        # no checks, which would block the first month for ever.
+        & dg.AutomationCondition.all_deps_blocking_checks_passed().ignore(other_months)
+    )
 
 
 def _by_month(pointers: SharePointer | dict[str, SharePointer]) -> dict[str, SharePointer]:
