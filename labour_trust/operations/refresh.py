@@ -11,16 +11,21 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import PointerIOManager, ShareStore
 from labour_trust.shares.pinned import month_fingerprints
+from labour_trust.trust.datasets import TRUST_DATASETS
+from labour_trust.trust.months import shift_month
 
 
 @dataclass
 class RefreshPlan:
     months: dict[str, list[FeedSpec]] = field(default_factory=dict)  # month -> feeds to run
     outside_partitions: dict[str, list[str]] = field(default_factory=dict)  # share -> months
+    # month -> trust datasets reading a changed feed month (m itself, m-1, m+3, m+6 …)
+    trust: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -54,30 +59,72 @@ def plan_refresh(
                 plan.months.setdefault(month, []).append(spec)
             else:
                 plan.outside_partitions.setdefault(spec.name, []).append(month)
+    def checked(share: str, month: str) -> bool:
+        key = dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
+        refreshed = FEEDS_BY_NAME[share] in plan.months.get(month, [])
+        return refreshed or pointers.read(key, month) is not None
+
+    plan.trust = _affected_trust_months(plan.months, known, checked)
     return plan
+
+
+def _affected_trust_months(
+    changed: dict[str, list[FeedSpec]], known: set[str], checked
+) -> dict[str, set[str]]:
+    """Trust months reading a changed feed month, once their own month's feeds are checked."""
+    out: dict[str, set[str]] = {}
+    for month, specs in changed.items():
+        for dataset in TRUST_DATASETS.values():
+            same_month = [s for s, offsets in dataset.month_offsets.items() if 0 in offsets]
+            for spec in specs:
+                for offset in dataset.month_offsets.get(spec.name, ()):
+                    target = shift_month(month, -offset)
+                    if target in known and all(checked(s, target) for s in same_month):
+                        out.setdefault(target, set()).add(dataset.name)
+    return out
 
 
 def run_refresh(
     defs: dg.Definitions, plan: RefreshPlan, instance: dg.DagsterInstance
 ) -> RefreshOutcome:
-    """One run per month: the stale feeds of that month and everything downstream of them."""
+    """Check every changed feed month first, then recompute each affected trust month once,
+    with what is downstream of it — so an outcome at m reads m+6 only after m+6 is checked.
+    """
     outcome = RefreshOutcome()
-    job = defs.resolve_implicit_global_asset_job_def()
+    failed = set()
     for month, specs in sorted(plan.months.items()):
-        feeds = dg.AssetSelection.assets(*[dg.AssetKey(s.asset_key_path) for s in specs])
-        selection = feeds.downstream().resolve(defs.resolve_asset_graph())
-        result = job.execute_in_process(
-            partition_key=month,
-            instance=instance,
-            asset_selection=list(selection),
-            raise_on_error=False,
-            tags={"labour_trust/trigger": "refresh"},
-        )
-        outcome.runs += 1
-        outcome.failures += _failed_checks(result)
-        if not result.success and not outcome.failures:
-            outcome.failures.append(f"run for {month} failed (see the Dagster UI)")
+        feeds = [dg.AssetKey(s.asset_key_path) for s in specs]
+        if not _run(defs, instance, month, feeds, outcome):
+            failed.add(month)
+    graph = defs.resolve_asset_graph()
+    for month, names in sorted(plan.trust.items()):
+        if month in failed:  # a feed of that month failed its checks: nothing new to derive
+            continue
+        datasets = dg.AssetSelection.assets(*[dg.AssetKey(["trust", n]) for n in names])
+        _run(defs, instance, month, list(datasets.downstream().resolve(graph)), outcome)
     return outcome
+
+
+def _run(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    month: str,
+    selection: list[dg.AssetKey],
+    outcome: RefreshOutcome,
+) -> bool:
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        partition_key=month,
+        instance=instance,
+        asset_selection=selection,
+        raise_on_error=False,
+        tags={"labour_trust/trigger": "refresh"},
+    )
+    outcome.runs += 1
+    failures = _failed_checks(result)
+    if not result.success and not failures:
+        failures = [f"run for {month} failed (see the Dagster UI, run {result.run_id})"]
+    outcome.failures += failures
+    return result.success
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -73,7 +73,7 @@ def _failed_checks(
     for check_key in sorted(graph.get_check_keys_for_assets({key}), key=lambda k: k.name):
         history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
         evaluation = history[0].evaluation if history else None
-        if evaluation is not None and not evaluation.passed:
+        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
             failed.append((check_key.name, evaluation.severity))
     return failed
 
