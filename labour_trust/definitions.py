@@ -6,6 +6,7 @@ import dagster as dg
 
 from labour_trust.feeds.departments import FEEDS
 from labour_trust.feeds.factory import build_feed_assets, build_feed_checks, build_feed_sensors
+from labour_trust.publishing.factory import build_published_assets
 from labour_trust.resources import build_resources, trust_home
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.factory import build_trust_assets
@@ -14,7 +15,11 @@ from labour_trust.trust.factory import build_trust_assets
 def build_definitions(home: Path) -> dg.Definitions:
     resources = build_resources(home)
     return dg.Definitions(
-        assets=[*build_feed_assets(FEEDS), *build_trust_assets(TRUST_DATASETS)],
+        assets=[
+            *build_feed_assets(FEEDS),
+            *build_trust_assets(TRUST_DATASETS),
+            *build_published_assets(),
+        ],
         asset_checks=build_feed_checks(FEEDS),
         sensors=[
             *build_feed_sensors(FEEDS, resources["shares"]),

@@ -6,15 +6,20 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
+from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.governance.agreements import AgreementRegister
+from labour_trust.governance.audit_log import AuditLog
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.shares.storage import share_uri, storage_options_for
 
 HOME_ENV = "LABOUR_TRUST_HOME"
 SHARES_ENV = "LABOUR_TRUST_SHARES"
+PUBLISHED_ENV = "LABOUR_TRUST_PUBLISHED"
 
 
 def trust_home() -> Path:
@@ -72,9 +77,55 @@ class PointerIOManager(dg.ConfigurableIOManager):
         return SharePointer.from_json(path.read_text()) if path.exists() else None
 
 
+class PublicationStore(dg.ConfigurableResource):
+    """Where published tables go (Delta, in place for Delta Sharing), the disclosure policy,
+    the agreement register and the audit log."""
+
+    home: str
+    root: str  # a folder or s3://bucket/prefix
+
+    def uri(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}"
+
+    def write(self, name: str, month: str, table: pa.Table) -> int:
+        """Replace one month of the published Delta table; returns the new version."""
+        uri = self.uri(name)
+        write_deltalake(
+            uri,
+            table,
+            mode="overwrite",
+            predicate=f"month = '{month}'",
+            partition_by=["month"],
+            storage_options=storage_options_for(uri),
+        )
+        return DeltaTable(uri, storage_options=storage_options_for(uri)).version()
+
+    def csv_path(self, name: str, month: str) -> Path:
+        return Path(self.home, "exports", name, f"{name}_{month}.csv")
+
+    def policy(self) -> DisclosurePolicy:
+        """HOME/disclosure_policy.yaml if present, else the defaults of DESIGN §5."""
+        path = Path(self.home, "disclosure_policy.yaml")
+        return DisclosurePolicy.from_yaml(path) if path.exists() else DisclosurePolicy()
+
+    def agreements_for(self, name: str) -> list[str]:
+        from labour_trust.governance.cli import ensure_register
+
+        register = AgreementRegister.load(ensure_register(Path(self.home)))
+        return [a.id for a in register.agreements() if a.grant(name) is not None]
+
+    def audit(self) -> AuditLog:
+        return AuditLog(Path(self.home, "audit.log"), actor="labour-trust")
+
+
+def published_root(home: Path) -> str:
+    return os.environ.get(PUBLISHED_ENV) or str(home / "published")
+
+
 def build_resources(home: Path) -> dict[str, object]:
     return {
         "shares": ShareStore(root=shares_root(home)),
+        "publications": PublicationStore(home=str(home), root=published_root(home)),
         # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
         # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
         "warehouse": DuckDBResource(database=str(home / "warehouse.duckdb")),

@@ -7,7 +7,8 @@ month in the warehouse table `trust.<name>` — the warehouse file has one write
 """
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 from dagster_duckdb import DuckDBResource
 
+from labour_trust.automation import follow_upstream
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.partitions import MONTHLY
 from labour_trust.reference import lad_table
@@ -101,61 +103,49 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> dg.MaterializeResult:
         month = context.partition_key
-        pinned = {view: _by_month(p) for view, p in feeds.items()}
-        table = compute_from_pointers(dataset, month, pinned, shares.storage_options())
+        with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
+            table = compute(con, dataset, month)
         write_month(warehouse, "trust", dataset.name, month, table)
+        pinned = {view: _by_month(p) for view, p in feeds.items()}
         return dg.MaterializeResult(metadata=_result_metadata(dataset, month, table, pinned))
 
     return trust_dataset
 
 
 def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
-    """Recompute a month when any feed month it reads is re-checked — including look-ahead
-    months published later — once the same-month feeds are all checked, and never past a
-    failed blocking check (automation does not honour `blocking=True` on its own).
-
-    Not `eager()`: that considers only the latest partition and waits for every input, so
-    a provisional outcome (m+6 not yet published) would never be computed.
-    """
-    other_months = dg.AssetSelection.assets(
-        *[
-            dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
-            for share, offsets in dataset.month_offsets.items()
-            if 0 not in offsets
-        ]
-    )
-    return (
-        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated())
-        .since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing().ignore(other_months)
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-        # Other-month deps are left out here too: a month before the first partition has
-        # no checks, which would block the first month for ever.
-        & dg.AutomationCondition.all_deps_blocking_checks_passed().ignore(other_months)
-    )
+    other_months = [
+        dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
+        for share, offsets in dataset.month_offsets.items()
+        if 0 not in offsets
+    ]
+    return follow_upstream(dg.AssetSelection.assets(*other_months))
 
 
-def _by_month(pointers: SharePointer | dict[str, SharePointer]) -> dict[str, SharePointer]:
+def _by_month(
+    pointers: SharePointer | Mapping[str, SharePointer],
+) -> Mapping[str, SharePointer]:
     return {pointers.month: pointers} if isinstance(pointers, SharePointer) else pointers
 
 
-def compute_from_pointers(
+@contextmanager
+def pinned_connection(
     dataset: TrustDataset,
     month: str,
-    pinned: Mapping[str, Mapping[str, SharePointer]],
+    feeds: Mapping[str, SharePointer | Mapping[str, SharePointer]],
     storage_options: dict | None,
-) -> pa.Table:
-    """Register each feed's needed months at their pinned versions and run the SQL."""
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with each feed's needed months registered, read in place at
+    their pinned versions, under the view names the dataset SQL uses."""
     con = duckdb.connect()
     try:
         for share, offsets in dataset.month_offsets.items():
             view = VIEW_NAMES[share]
             months = {shift_month(month, o) for o in offsets}
-            pointers = [p for m, p in pinned.get(view, {}).items() if m in months]
+            pinned = _by_month(feeds[view]) if view in feeds else {}
+            pointers = [p for m, p in pinned.items() if m in months]
             con.register(view, _feed_dataset(share, pointers, storage_options))
         con.register(LAD_LOOKUP_VIEW, lad_table())
-        return compute(con, dataset, month)
+        yield con
     finally:
         con.close()
 
@@ -210,4 +200,3 @@ def _result_metadata(
 
 def build_trust_assets(datasets: Mapping[str, TrustDataset]) -> list[dg.AssetsDefinition]:
     return [build_trust_asset(d) for d in datasets.values()]
-

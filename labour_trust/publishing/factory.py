@@ -1,0 +1,226 @@
+"""Published tables as Dagster assets: disclosure control, blocking SDC checks, Delta output.
+
+`published/<name>` month m: read `trust.<name>` for m from the warehouse, protect it, run
+every disclosure check (threshold and rounding, contributors and dominance, identifiers,
+the independent LP audit) and only if all pass write the month to the Delta table
+`<published root>/<name>` (overwriting just that month), the warehouse table
+`published.<name>` and a human-facing CSV ('c' suppressed, 'z' not applicable). A failed
+check writes nothing: the previous good version of that month stays published.
+"""
+
+from collections.abc import Iterator, Mapping
+
+import dagster as dg
+import pyarrow as pa
+from dagster_duckdb import DuckDBResource
+
+from labour_trust.automation import follow_upstream
+from labour_trust.disclosure import CheckResult, DisclosurePolicy, write_csv
+from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.partitions import MONTHLY
+from labour_trust.publishing.protect import protect, verify
+from labour_trust.publishing.tables import PUBLISHED, PublishedTable
+from labour_trust.resources import PublicationStore, ShareStore
+from labour_trust.shares.pinned import SharePointer
+from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
+from labour_trust.trust.factory import (
+    WAREHOUSE_POOL,
+    feed_partition_mapping,
+    pinned_connection,
+    write_month,
+)
+from labour_trust.trust.months import month_params
+
+PUBLISHED_CLASSIFICATION = "OFFICIAL"
+SDC_CHECKS = {
+    "columns": "Only the declared, publishable columns are present.",
+    "identifiers": "No token, identifier or person-level column or value is present.",
+    "counts": "Every published count is at least the threshold and a multiple of the base.",
+    "magnitudes": "Every published magnitude has enough contributors and passes the p% and "
+    "(n, k) dominance rules.",
+    "audit": "Independent LP audit: no suppressed cell can be narrowed below its protection "
+    "level from what is published.",
+}
+_CHECK_NAMES = {
+    "columns": "columns",
+    "no identifiers": "identifiers",
+    "counts": "counts",
+    "magnitudes": "magnitudes",
+    "independent audit": "audit",
+}
+
+
+def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
+    dataset = TRUST_DATASETS[table.name]
+    trust_key = dg.AssetKey(["trust", table.name])
+    key = dg.AssetKey(["published", table.name])
+    # Feed pointers are inputs for the contributor-level values behind the magnitudes.
+    ins = {
+        VIEW_NAMES[share]: dg.AssetIn(
+            key=FEEDS_BY_NAME[share].asset_key_path,
+            partition_mapping=feed_partition_mapping(offsets),
+        )
+        for share, offsets in dataset.month_offsets.items()
+    }
+
+    @dg.asset(
+        key=key,
+        description=f"{dataset.description}\n\nPublished under disclosure control.",
+        group_name="published",
+        partitions_def=MONTHLY,
+        deps=[dg.AssetDep(trust_key)],
+        ins=ins,
+        owners=["team:labour-trust"],
+        kinds={"delta", "duckdb"},
+        tags={"classification": PUBLISHED_CLASSIFICATION},
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=key, description=text, blocking=True)
+            for name, text in SDC_CHECKS.items()
+        ],
+        metadata={
+            "dagster/column_lineage": _lineage(table, trust_key),
+            "dagster/table_name": f"published.{table.name}",
+        },
+        # Feeds are inputs only for contributor values: the trust month is what triggers.
+        automation_condition=follow_upstream(
+            dg.AssetSelection.assets(
+                *[dg.AssetKey(f.asset_key_path) for f in FEEDS_BY_NAME.values()]
+            )
+        ),
+    )
+    def published(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBResource,
+        shares: ShareStore,
+        publications: PublicationStore,
+        **feeds: SharePointer | dict[str, SharePointer],
+    ) -> Iterator:
+        month = context.partition_key
+        policy = publications.policy()
+        rows = read_month(warehouse, "trust", table.name, month)
+        values = _contributors(table, month, feeds, shares)
+        result = protect(rows, table, policy, values)
+        checks = verify(result, table, policy, values)
+        yield from _check_results(checks, result.loss, policy)
+        if not all(c.passed for c in checks):
+            publications.audit().append(
+                "publication.blocked",
+                table=table.name,
+                month=month,
+                checks=[c.check for c in checks if not c.passed],
+            )
+            raise dg.Failure(
+                description=f"Disclosure checks failed for published/{table.name} {month}:\n"
+                + "\n".join(c.message for c in checks if not c.passed),
+            )
+        version = publications.write(table.name, month, result.table)
+        write_month(warehouse, "published", table.name, month, result.table)
+        csv = write_csv(result, publications.csv_path(table.name, month))
+        agreements = publications.agreements_for(table.name)
+        publications.audit().append(
+            "publication",
+            table=table.name,
+            month=month,
+            delta_version=version,
+            policy_version=policy.version,
+            agreements=agreements,
+        )
+        yield dg.Output(
+            None,
+            metadata={
+                "dagster/row_count": result.table.num_rows,
+                "delta_uri": dg.MetadataValue.path(publications.uri(table.name)),
+                "delta_version": version,
+                "csv": dg.MetadataValue.path(str(csv)),
+                "policy_version": policy.version,
+                "agreements": ", ".join(agreements) or "none",
+                **_loss_metadata(result.loss),
+            },
+        )
+
+    return published
+
+
+def read_month(warehouse: DuckDBResource, schema: str, name: str, month: str) -> pa.Table:
+    with warehouse.get_connection() as con:
+        return con.execute(
+            f"SELECT * FROM {schema}.{name} WHERE month = ? ORDER BY ALL", [month]
+        ).to_arrow_table()
+
+
+def _contributors(
+    table: PublishedTable,
+    month: str,
+    feeds: Mapping[str, SharePointer | dict[str, SharePointer]],
+    shares: ShareStore,
+) -> dict[str, pa.Table]:
+    """Contributor-level values of every magnitude, at the finest cells only (the engine
+    and the checks roll them up the hierarchy). Magnitudes sharing one SQL (mean and median
+    pay) are computed once."""
+    dataset = TRUST_DATASETS[table.name]
+    description = table.views[0].description
+    parents = sorted({v for d in description.dimensions for v in d.parent.values()})
+    hierarchical = [d.column for d in description.dimensions if d.parent]
+    finest = " AND ".join(f"{c} NOT IN (SELECT unnest($parents))" for c in hierarchical)
+    by_sql: dict[str, list[str]] = {}
+    for column, sql in dataset.contributor_sql.items():
+        by_sql.setdefault(sql, []).append(column)
+    out: dict[str, pa.Table] = {}
+    with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
+        for sql, columns in by_sql.items():
+            query = f"SELECT * FROM ({sql}) WHERE {finest or 'true'}"
+            params = {**month_params(sql, month), "parents": parents}
+            rows = con.sql(query, params=params).to_arrow_table()
+            out.update(dict.fromkeys(columns, rows))
+    return out
+
+
+def _check_results(
+    checks: list[CheckResult], loss, policy: DisclosurePolicy
+) -> Iterator[dg.AssetCheckResult]:
+    by_name: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        by_name.setdefault(_CHECK_NAMES.get(check.check, check.check), []).append(check)
+    for name in SDC_CHECKS:
+        results = by_name.get(name, [])
+        failed = [c for c in results if not c.passed]
+        yield dg.AssetCheckResult(
+            check_name=name,
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(c.message for c in failed) or None,
+            metadata={
+                "violations": sum(c.total_violations for c in failed),
+                "policy_version": policy.version,
+                **_loss_metadata(loss),
+            },
+        )
+
+
+def _loss_metadata(loss) -> dict[str, object]:
+    return {
+        "cells": loss.cells,
+        "cells_primary": loss.primary,
+        "cells_secondary": loss.secondary,
+        "cells_rounded": loss.rounded,
+        "suppressed_value_share": float(loss.suppressed_value_share),
+    }
+
+
+def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLineage:
+    description = table.views[0].description
+    published_columns = [
+        *description.dimension_columns,
+        *description.labels,
+        *description.measure_columns,
+    ]
+    return dg.TableColumnLineage(
+        deps_by_column={
+            c: [dg.TableColumnDep(asset_key=trust_key, column_name=c)] for c in published_columns
+        }
+    )
+
+
+def build_published_assets() -> list[dg.AssetsDefinition]:
+    return [build_published_asset(t) for t in PUBLISHED.values()]
