@@ -41,11 +41,13 @@ SDC_CHECKS = {
     "audit": "Independent LP audit: no suppressed cell can be narrowed below its protection "
     "level from what is published.",
 }
+# disclosure.check_published's names → asset check names (an unknown name is an error, so
+# that no check can silently go unreported).
 _CHECK_NAMES = {
-    "columns": "columns",
+    "published columns": "columns",
     "no identifiers": "identifiers",
-    "counts": "counts",
-    "magnitudes": "magnitudes",
+    "published counts": "counts",
+    "published magnitudes": "magnitudes",
     "independent audit": "audit",
 }
 
@@ -144,8 +146,9 @@ def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
 
 def read_month(warehouse: DuckDBResource, schema: str, name: str, month: str) -> pa.Table:
     with warehouse.get_connection() as con:
-        return con.execute(
-            f"SELECT * FROM {schema}.{name} WHERE month = ? ORDER BY ALL", [month]
+        return con.sql(
+            f"SELECT * FROM {schema}.{name} WHERE month = $month ORDER BY ALL",
+            params={"month": month},
         ).to_arrow_table()
 
 
@@ -181,7 +184,7 @@ def _check_results(
 ) -> Iterator[dg.AssetCheckResult]:
     by_name: dict[str, list[CheckResult]] = {}
     for check in checks:
-        by_name.setdefault(_CHECK_NAMES.get(check.check, check.check), []).append(check)
+        by_name.setdefault(_CHECK_NAMES[check.check], []).append(check)
     for name in SDC_CHECKS:
         results = by_name.get(name, [])
         failed = [c for c in results if not c.passed]

@@ -1,0 +1,120 @@
+"""Published tables: real runs end to end, blocking disclosure checks, nothing lost on failure."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from deltalake import DeltaTable
+
+from labour_trust.definitions import build_definitions
+from labour_trust.disclosure import DisclosurePolicy
+from labour_trust.governance.audit_log import AuditLog, verify
+from labour_trust.publishing import factory
+from labour_trust.publishing.tables import PUBLISHED
+from labour_trust_tests.conftest import TEST_MONTHS
+
+MONTH = TEST_MONTHS[0]
+POLICY = DisclosurePolicy()
+
+
+def run_all(defs, instance, month=MONTH) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        partition_key=month, instance=instance, raise_on_error=False
+    )
+
+
+def published_month(home, name, month=MONTH) -> pa.Table:
+    dataset = DeltaTable(str(home / "published" / name)).to_pyarrow_dataset()
+    return dataset.to_table(filter=pds.field("month") == month)
+
+
+def test_every_trust_dataset_is_published_safely(home):
+    defs = build_definitions(home)
+    result = run_all(defs, dg.DagsterInstance.ephemeral())
+    sdc = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "published"]
+    assert len(sdc) == len(PUBLISHED) * len(factory.SDC_CHECKS)
+    assert all(e.passed for e in sdc), [e.description for e in sdc if not e.passed]
+
+    for name, table in PUBLISHED.items():
+        published = published_month(home, name)
+        assert published.num_rows > 0
+        assert not [c for c in published.column_names if "token" in c or "contributors" in c]
+        counts = set().union(*(v.description.counts for v in table.views))
+        for column in counts:
+            values = [v for v in published[column].to_pylist() if v is not None]
+            # Independently of the engine: no small cell, every count rounded to base 5.
+            assert all(v == 0 or v >= POLICY.threshold for v in values), (name, column)
+            assert all(v % POLICY.count_rounding_base == 0 for v in values), (name, column)
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            stored = con.sql(f"SELECT count(*) FROM published.{name}").fetchall()[0][0]
+        assert stored == published.num_rows
+
+    materialised = {
+        e.asset_key.path[1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[0] == "published"
+    }
+    llm = materialised["local_labour_market"]
+    assert llm["cells_primary"].value > 0  # small districts do give disclosure control work
+    assert llm["policy_version"].value == POLICY.version
+    assert "dfe-skills-outcomes" in llm["agreements"].value
+
+    # The human-facing export marks suppressed cells 'c', as UK official statistics do.
+    with open(llm["csv"].value, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 361 + 12 + 1
+    assert any(row["uc_claimants"] == "c" for row in rows)
+    lads = published_month(home, "local_labour_market")
+    nulls = pc.sum(pc.is_null(lads["uc_claimants"])).as_py()
+    assert sum(row["uc_claimants"] == "c" for row in rows) == nulls
+
+    assert verify(home / "audit.log").ok
+
+
+def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
+    defs = build_definitions(home)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_all(defs, instance).success
+    uri = str(home / "published" / "local_labour_market")
+    good_version = DeltaTable(uri).version()
+    good = published_month(home, "local_labour_market")
+
+    # An engine bug: a suppressed cell comes back published, unrounded.
+    real_protect = factory.protect
+
+    def leaky_protect(rows, table, policy, contributors=None):
+        result = real_protect(rows, table, policy, contributors)
+        if table.name != "local_labour_market":
+            return result
+        hidden = pc.is_null(result.table["uc_claimants"])
+        leaked = pc.if_else(hidden, rows["uc_claimants"], result.table["uc_claimants"])
+        index = result.table.schema.get_field_index("uc_claimants")
+        return dataclasses.replace(
+            result, table=result.table.set_column(index, "uc_claimants", leaked)
+        )
+
+    monkeypatch.setattr(factory, "protect", leaky_protect)
+    key = dg.AssetKey(["published", "local_labour_market"])
+    job = defs.resolve_implicit_global_asset_job_def()
+    bad = job.execute_in_process(
+        partition_key=MONTH, instance=instance, asset_selection=[key], raise_on_error=False
+    )
+    assert not bad.success
+    failed = {e.check_name: e.description for e in bad.get_asset_check_evaluations()
+              if not e.passed}
+    assert {"counts", "audit"} <= set(failed)
+    assert "uc_claimants" in failed["counts"]
+
+    # Nothing was written: the last good publication of the month is what consumers see.
+    assert DeltaTable(uri).version() == good_version
+    assert published_month(home, "local_labour_market").equals(good)
+    last = list(AuditLog(home / "audit.log").entries())[-1]
+    assert last["event"] == "publication.blocked"
+    assert last["details"]["table"] == "local_labour_market"
