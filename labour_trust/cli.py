@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--months", type=int, default=1)
     bench.add_argument("--feeds", nargs="*", choices=sorted(FEEDS_BY_NAME), metavar="FEED")
     bench.add_argument("--workdir", type=Path, help="where generated shares go (temp folder)")
+    bench.add_argument("--sensor", action="store_true", help="share-sensor tick time")
+    bench.add_argument("--trust", action="store_true", help="trust datasets vs one SQL script")
+    bench.add_argument("--sdc", action="store_true", help="disclosure control and audit")
     bench.set_defaults(func=cmd_bench)
 
     add_governance_commands(sub)
@@ -108,14 +111,25 @@ def cmd_republish(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from labour_trust.operations.instance import dagster_home
-    from labour_trust.resources import ShareStore, shares_root
 
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home(args.home)))
+    s3 = None
     if args.s3:
         from labour_trust.operations.demo_s3 import start_demo_s3
 
-        env.update(start_demo_s3(args.home))
-        os.environ.update(env)
+        s3, s3_env = start_demo_s3()
+        env.update(s3_env)
+        os.environ.update(s3_env)
+    try:
+        return _seed_and_serve(args, env)
+    finally:
+        if s3 is not None:
+            s3.stop()
+
+
+def _seed_and_serve(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from labour_trust.resources import ShareStore, shares_root
+
     shares = ShareStore(root=shares_root(args.home))
     if not _share_exists(shares):
         print(f"No shares at {shares.root}: seeding a demo (scale {DEMO_SCALE}, {DEMO_MONTHS})")
@@ -186,13 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     defs = build_definitions(args.home)
     resources = defs.resources
-    report = status_report(
-        list(FEEDS),
-        resources["shares"],
-        resources["pointer_io_manager"],
-        embedded_instance(args.home),
-        defs,
-    )
+    report = status_report(list(FEEDS), resources, embedded_instance(args.home), defs)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -218,13 +226,23 @@ def _print_status(report: dict[str, list[dict]]) -> None:
             f"{a['asset']:36} {a['partitions_materialized']:>10}  "
             f"{a['last_materialization'] or 'never':26}  {failing}"
         )
+    print(f"\n{'agreement (not live or expiring within 30 days)':50} {'expires':10}  status")
+    for g in report["agreements"]:
+        print(f"{g['id']:50} {g['expires']:10}  {g['status']} ({g['days_left']} days left)")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from labour_trust.operations.bench import run_feed_bench
+    from labour_trust.operations import bench
 
-    specs = [FEEDS_BY_NAME[n] for n in args.feeds] if args.feeds else list(FEEDS)
-    run_feed_bench(specs, scale=args.scale, months=args.months, workdir=args.workdir)
+    if args.sensor:
+        bench.run_sensor_bench()
+    elif args.trust:
+        bench.run_trust_bench(args.scale, max(args.months, 7), workdir=args.workdir)
+    elif args.sdc:
+        bench.run_sdc_bench(args.scale)
+    else:
+        specs = [FEEDS_BY_NAME[n] for n in args.feeds] if args.feeds else list(FEEDS)
+        bench.run_feed_bench(specs, scale=args.scale, months=args.months, workdir=args.workdir)
     return 0
 
 

@@ -18,7 +18,7 @@ def build_definitions(home: Path) -> dg.Definitions:
         assets=[
             *build_feed_assets(FEEDS),
             *build_trust_assets(TRUST_DATASETS),
-            *build_published_assets(),
+            *build_published_assets(resources["publications"]),
         ],
         asset_checks=build_feed_checks(FEEDS),
         sensors=[

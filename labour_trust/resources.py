@@ -108,11 +108,23 @@ class PublicationStore(dg.ConfigurableResource):
         path = Path(self.home, "disclosure_policy.yaml")
         return DisclosurePolicy.from_yaml(path) if path.exists() else DisclosurePolicy()
 
-    def agreements_for(self, name: str) -> list[str]:
+    def register(self) -> AgreementRegister:
         from labour_trust.governance.cli import ensure_register
 
-        register = AgreementRegister.load(ensure_register(Path(self.home)))
-        return [a.id for a in register.agreements() if a.grant(name) is not None]
+        return AgreementRegister.load(ensure_register(Path(self.home)))
+
+    def agreements_for(self, name: str) -> list[str]:
+        return [a.id for a in self.register().agreements() if a.grant(name) is not None]
+
+    def refresh_restricted_copies(self) -> int:
+        """Region- and column-limited grants are served from physically restricted copies
+        (a pre-signed URL hands over a whole file): bring them up to date now, not on the
+        first consumer request."""
+        from labour_trust.governance.restricted import materialise_restricted_tables
+        from labour_trust.governance.sharing_service import default_restricted_root
+
+        restricted = default_restricted_root(self.root, Path(self.home))
+        return len(materialise_restricted_tables(self.root, self.register(), restricted))
 
     def audit(self) -> AuditLog:
         return AuditLog(Path(self.home, "audit.log"), actor="labour-trust")

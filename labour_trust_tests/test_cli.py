@@ -78,6 +78,8 @@ def test_refresh_then_status_then_failing_refresh(home, capsys):
     assets = {a["asset"]: a for a in report["assets"]}
     assert assets["hmrc/paye_rti"]["partitions_materialized"] == 2
     assert assets["hmrc/paye_rti"]["failing_checks"] == []
+    expired = [g for g in report["agreements"] if g["status"] == "expired"]
+    assert expired and expired[0]["days_left"] < 0  # the demo register has one
 
     # A department publishes a bad correction: refresh fails and names the check.
     uri = str(home / "shares" / "hmrc" / "paye_rti")

@@ -16,6 +16,11 @@ from labour_trust.feeds.spec import FeedSpec
 
 CHECK_TARGET_SECONDS = 15.0  # a national PAYE month, 2 cores
 RSS_TARGET_GB = 3.0
+TRUST_TARGET_SECONDS = 60.0  # all four datasets, one national month
+TRUST_RSS_TARGET_GB = 6.0
+TRUST_RATIO_TARGET = 1.5
+SDC_TARGET_SECONDS = 10.0
+SENSOR_TARGET_MS = 200.0
 
 
 def run_feed_bench(
@@ -54,6 +59,90 @@ def _print_targets(results: list[dict], scale: float) -> None:
         f"Peak RSS of any phase: {peak:.2f} GB (target {RSS_TARGET_GB:.0f} GB: "
         f"ratio {peak / RSS_TARGET_GB:.2f})"
     )
+
+
+def run_sensor_bench() -> None:
+    """Tick time on shares with 1,000 commits of history and one new commit, at two table
+    sizes 10x apart (local folder)."""
+    from labour_trust.shares.bench import bench_sensor_tick, format_bench
+
+    results = bench_sensor_tick(root=None, commits=1000, rows_per_commit=(100, 1000))
+    print(format_bench(results))
+    small, large = sorted(results, key=lambda r: r.table_rows)[:2]
+    worst = max(r.tick_ms for r in results)
+    print(
+        f"\nworst tick {worst:.1f} ms (target {SENSOR_TARGET_MS:.0f} ms: ratio "
+        f"{worst / SENSOR_TARGET_MS:.2f}); growth with 10x table size: "
+        f"{large.tick_ms / small.tick_ms:.2f}x"
+    )
+
+
+def run_sdc_bench(scale: float) -> None:
+    """Suppression and audit of a national local_labour_market month."""
+    from labour_trust.disclosure.bench import bench_sdc
+
+    r = bench_sdc(scale)
+    print(f"SDC on local_labour_market at scale {scale}: {r['rows']} rows, {r['cells']} cells")
+    print(
+        f"  suppression {r['suppress_s']:.2f} s (primary {r['primary_s']:.2f}, secondary "
+        f"{r['secondary_s']:.2f}), ratio to {SDC_TARGET_SECONDS:.0f} s target "
+        f"{r['suppress_s'] / SDC_TARGET_SECONDS:.2f}"
+    )
+    print(
+        f"  audit {r['audit_s']:.2f} s ({r['audit_lps']} LPs), passed: {r['audit_passed']}, "
+        f"ratio {r['audit_s'] / SDC_TARGET_SECONDS:.2f}"
+    )
+    print(
+        f"  cells suppressed: {r['primary']} primary, {r['secondary']} secondary; "
+        f"value suppressed {r['suppressed_value_share']:.4%}"
+    )
+
+
+def run_trust_bench(scale: float, months: int, workdir: Path | None = None) -> None:
+    """All four trust datasets for the first month (look-ahead needs m+6: months >= 7)
+    against one hand-written DuckDB script on the same Arrow scans of the same files."""
+    from labour_trust.feeds.departments import FEEDS
+
+    month_list = [f"2024-{m:02d}" for m in range(1, months + 1)]
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        root = str(Path(tmp) / "shares")
+        print(f"bench --trust: scale {scale}, {months} month(s), shares under {root}")
+        for spec in FEEDS:
+            r = _in_child(_generate, spec.name, root, month_list, scale)
+            print(f"  generated {spec.name:26} {r['rows']:>12,} rows in {r['seconds']:.1f} s")
+        r = _in_child(_trust, root, month_list[0])
+        print(r["report"])
+        total = r["datasets_total"]
+        print(
+            f"all four datasets {total:.1f} s (target {TRUST_TARGET_SECONDS:.0f} s: ratio "
+            f"{total / TRUST_TARGET_SECONDS:.2f}); against the hand-written script "
+            f"{r['ratio']:.2f} (target {TRUST_RATIO_TARGET}); peak RSS "
+            f"{r['peak_rss_gb']:.2f} GB (target {TRUST_RSS_TARGET_GB:.0f} GB)"
+        )
+
+
+def _trust(root: str, month: str) -> dict:
+    import duckdb
+
+    from labour_trust.feeds.departments import FEEDS
+    from labour_trust.reference import lad_table
+    from labour_trust.resources import ShareStore
+    from labour_trust.trust.bench import bench, format_bench
+    from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES
+
+    store = ShareStore(root=root)
+    con = duckdb.connect()
+    for spec in FEEDS:  # the pipeline's reading path: Arrow datasets of the Delta tables
+        con.register(VIEW_NAMES[spec.name], store.open(spec).to_pyarrow_dataset())
+    con.register(LAD_LOOKUP_VIEW, lad_table())
+    result = bench(con, month)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "report": format_bench(result),
+        "datasets_total": result.datasets_total,
+        "ratio": result.ratio,
+        "peak_rss_gb": peak_kb / 1024 / 1024,
+    }
 
 
 def _in_child(fn: Callable, *args) -> dict:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.operations.refresh import stale_months
 from labour_trust.resources import PointerIOManager, ShareStore
 from labour_trust.shares.pinned import ShareReadError, month_fingerprints
@@ -78,16 +79,40 @@ def _failed_checks(
     return failed
 
 
+EXPIRY_WARNING_DAYS = 30
+
+
+def agreement_status(register: AgreementRegister, today: dt.date) -> list[dict]:
+    """Agreements that are not live, or expire within the warning window."""
+    out = []
+    for agreement in register.agreements():
+        state = agreement.state_on(today)
+        days_left = (agreement.expires - today).days
+        if state != "active" or days_left <= EXPIRY_WARNING_DAYS:
+            out.append(
+                {
+                    "id": agreement.id,
+                    "consumer": agreement.consumer,
+                    "expires": agreement.expires.isoformat(),
+                    "status": state,
+                    "days_left": days_left,
+                }
+            )
+    return out
+
+
 def status_report(
     specs: list[FeedSpec],
-    shares: ShareStore,
-    pointers: PointerIOManager,
+    resources: dict,
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
 ) -> dict[str, list[dict]]:
+    shares, pointers = resources["shares"], resources["pointer_io_manager"]
+    register = resources["publications"].register()
     return {
         "shares": [asdict(share_status(s, shares, pointers)) for s in specs],
         "assets": [asdict(a) for a in asset_status(instance, defs)],
+        "agreements": agreement_status(register, dt.datetime.now(dt.UTC).date()),
     }
 
 

@@ -52,7 +52,7 @@ _CHECK_NAMES = {
 }
 
 
-def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
+def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.AssetsDefinition:
     dataset = TRUST_DATASETS[table.name]
     trust_key = dg.AssetKey(["trust", table.name])
     key = dg.AssetKey(["published", table.name])
@@ -81,8 +81,11 @@ def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
             for name, text in SDC_CHECKS.items()
         ],
         metadata={
+            "dagster/column_schema": _column_schema(table),
             "dagster/column_lineage": _lineage(table, trust_key),
             "dagster/table_name": f"published.{table.name}",
+            # As registered when the code location loaded; each run records the current list.
+            "agreements": ", ".join(agreements) or "none",
         },
         # Feeds are inputs only for contributor values: the trust month is what triggers.
         automation_condition=follow_upstream(
@@ -120,6 +123,7 @@ def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
         write_month(warehouse, "published", table.name, month, result.table)
         csv = write_csv(result, publications.csv_path(table.name, month))
         agreements = publications.agreements_for(table.name)
+        restricted = publications.refresh_restricted_copies()
         publications.audit().append(
             "publication",
             table=table.name,
@@ -137,6 +141,7 @@ def build_published_asset(table: PublishedTable) -> dg.AssetsDefinition:
                 "csv": dg.MetadataValue.path(str(csv)),
                 "policy_version": policy.version,
                 "agreements": ", ".join(agreements) or "none",
+                "restricted_copies": restricted,
                 **_loss_metadata(result.loss),
             },
         )
@@ -211,19 +216,32 @@ def _loss_metadata(loss) -> dict[str, object]:
     }
 
 
+def _published_columns(table: PublishedTable) -> list[str]:
+    """The trust dataset's columns less those used by disclosure control only."""
+    hidden = set(table.views[0].description.hidden_columns)
+    return [c.name for c in TRUST_DATASETS[table.name].column_specs if c.name not in hidden]
+
+
+def _column_schema(table: PublishedTable) -> dg.TableSchema:
+    specs = {c.name: c for c in TRUST_DATASETS[table.name].column_specs}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, str(specs[name].type), description=specs[name].description)
+            for name in _published_columns(table)
+        ]
+    )
+
+
 def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLineage:
-    description = table.views[0].description
-    published_columns = [
-        *description.dimension_columns,
-        *description.labels,
-        *description.measure_columns,
-    ]
     return dg.TableColumnLineage(
         deps_by_column={
-            c: [dg.TableColumnDep(asset_key=trust_key, column_name=c)] for c in published_columns
+            c: [dg.TableColumnDep(asset_key=trust_key, column_name=c)]
+            for c in _published_columns(table)
         }
     )
 
 
-def build_published_assets() -> list[dg.AssetsDefinition]:
-    return [build_published_asset(t) for t in PUBLISHED.values()]
+def build_published_assets(publications: PublicationStore) -> list[dg.AssetsDefinition]:
+    return [
+        build_published_asset(t, publications.agreements_for(t.name)) for t in PUBLISHED.values()
+    ]

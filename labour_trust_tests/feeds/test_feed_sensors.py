@@ -10,6 +10,7 @@ from labour_trust.feeds.departments import FEEDS, PAYE_RTI
 from labour_trust.synthetic import publish_month
 from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 
+DATASETS = ("local_labour_market", "sector_view", "claimant_outcomes", "skills_outcomes")
 SENSORS = {f.name: f"{f.department}_{f.table}_share_sensor" for f in FEEDS}
 
 
@@ -69,22 +70,18 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     for feed in FEEDS:
         requests = tick(defs, feed.name, instance, cursors)
         assert sorted(r.partition_key for r in requests) == TEST_MONTHS
-        assert {tuple(r.asset_selection) for r in requests} == {
-            (dg.AssetKey(feed.asset_key_path),)
-        }
+        assert {tuple(r.asset_selection) for r in requests} == {(dg.AssetKey(feed.asset_key_path),)}
         run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
-    trust = {f"trust/{n}" for n in ("local_labour_market", "sector_view",
-                                     "claimant_outcomes", "skills_outcomes")}
-    assert set(wanted) == trust
-    assert wanted == {asset: set(TEST_MONTHS) for asset in trust}
+    derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
+    assert wanted == {asset: set(TEST_MONTHS) for asset in derived}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
 
     # No change: every sensor skips.
     assert all(tick(defs, f.name, instance, cursors) == [] for f in FEEDS)
 
-    # HMRC corrects 2024-02: only that month of PAYE, then its same-month dependants.
+    # HMRC corrects 2024-02: only that month of PAYE, then what reads PAYE 2024-02.
     assert main(["republish", PAYE_RTI.name, "2024-02", "--scale", str(TEST_SCALE)]) == 0
     requests = {f.name: tick(defs, f.name, instance, cursors) for f in FEEDS}
     assert [r.partition_key for r in requests[PAYE_RTI.name]] == ["2024-02"]
@@ -94,18 +91,26 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     run_requests(defs, instance, requests[PAYE_RTI.name])
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {
-        "trust/local_labour_market": {"2024-02"},
-        "trust/sector_view": {"2024-02"},
+        f"{layer}/{name}": {"2024-02"}
+        for layer in ("trust", "published")
+        for name in ("local_labour_market", "sector_view")
     }
 
     # PAYE publishes 2024-04 first: claimant outcomes of 2024-01 (its m+3) are recomputed,
     # while no 2024-04 dataset runs before the other departments publish that month.
     publish_month(
-        PAYE_RTI, "2024-04", str(home / "shares" / "hmrc" / "paye_rti"),
-        scale=TEST_SCALE, seed=TEST_SEED, key=linkage_key,
+        PAYE_RTI,
+        "2024-04",
+        str(home / "shares" / "hmrc" / "paye_rti"),
+        scale=TEST_SCALE,
+        seed=TEST_SEED,
+        key=linkage_key,
     )
     requests = tick(defs, PAYE_RTI.name, instance, cursors)
     assert [r.partition_key for r in requests] == ["2024-04"]
     run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
-    assert wanted == {"trust/claimant_outcomes": {"2024-01"}}
+    assert wanted == {
+        "trust/claimant_outcomes": {"2024-01"},
+        "published/claimant_outcomes": {"2024-01"},
+    }
