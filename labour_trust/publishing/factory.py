@@ -22,10 +22,10 @@ from labour_trust.publishing.protect import protect, verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
 from labour_trust.resources import PublicationStore, ShareStore
 from labour_trust.shares.pinned import SharePointer
-from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
+from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.factory import (
     WAREHOUSE_POOL,
-    feed_partition_mapping,
+    feed_inputs,
     pinned_connection,
     write_month,
 )
@@ -57,13 +57,7 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
     trust_key = dg.AssetKey(["trust", table.name])
     key = dg.AssetKey(["published", table.name])
     # Feed pointers are inputs for the contributor-level values behind the magnitudes.
-    ins = {
-        VIEW_NAMES[share]: dg.AssetIn(
-            key=FEEDS_BY_NAME[share].asset_key_path,
-            partition_mapping=feed_partition_mapping(offsets),
-        )
-        for share, offsets in dataset.month_offsets.items()
-    }
+    ins = feed_inputs(dataset)
 
     @dg.asset(
         key=key,

@@ -69,14 +69,19 @@ def trust_column_schema(dataset: TrustDataset) -> dg.TableSchema:
     )
 
 
-def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
-    ins = {
+def feed_inputs(dataset: TrustDataset) -> dict[str, dg.AssetIn]:
+    """The feed pointers of the months the dataset reads, named as its SQL views."""
+    return {
         VIEW_NAMES[share]: dg.AssetIn(
             key=FEEDS_BY_NAME[share].asset_key_path,
             partition_mapping=feed_partition_mapping(offsets),
         )
         for share, offsets in dataset.month_offsets.items()
     }
+
+
+def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
+    ins = feed_inputs(dataset)
 
     @dg.asset(
         key=["trust", dataset.name],
