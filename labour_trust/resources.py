@@ -126,8 +126,14 @@ class PublicationStore(dg.ConfigurableResource):
         restricted = default_restricted_root(self.root, Path(self.home))
         return len(materialise_restricted_tables(self.root, self.register(), restricted))
 
-    def audit(self) -> AuditLog:
-        return AuditLog(Path(self.home, "audit.log"), actor="labour-trust")
+
+class AuditTrail(dg.ConfigurableResource):
+    """The hash-chained audit log: publications, blocked publications, failed checks."""
+
+    path: str
+
+    def append(self, event: str, **details: object) -> None:
+        AuditLog(Path(self.path), actor="labour-trust").append(event, **details)
 
 
 def published_root(home: Path) -> str:
@@ -138,6 +144,7 @@ def build_resources(home: Path) -> dict[str, object]:
     return {
         "shares": ShareStore(root=shares_root(home)),
         "publications": PublicationStore(home=str(home), root=published_root(home)),
+        "audit": AuditTrail(path=str(home / "audit.log")),
         # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
         # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
         "warehouse": DuckDBResource(database=str(home / "warehouse.duckdb")),

@@ -9,9 +9,9 @@ from labour_trust.feeds.contract import RULES, ContractReport, check_share_month
 from labour_trust.feeds.freshness import freshness_problem
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
-from labour_trust.resources import ShareStore
+from labour_trust.resources import AuditTrail, ShareStore
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, pointer_for
-from labour_trust.shares.sensor import VERSION_TAG, build_share_sensor
+from labour_trust.shares.sensor import build_share_sensor
 
 FEED_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 
@@ -54,14 +54,21 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         check_specs=contract_check_specs(spec),
         io_manager_key="pointer_io_manager",
     )
-    def feed(context: dg.AssetExecutionContext, shares: ShareStore) -> Iterator:
+    def feed(context: dg.AssetExecutionContext, shares: ShareStore, audit: AuditTrail) -> Iterator:
         month = context.partition_key
-        # Pin: a sensor's run checks the version the sensor saw; otherwise the latest.
-        version = context.run.tags.get(VERSION_TAG)
-        table = shares.open(spec, int(version) if version else None)
+        # Pin the latest version (never older than the one a sensor saw, so a late run can't
+        # regress the pointer); everything below reads this one version.
+        table = shares.open(spec)
         report = check_share_month(spec, table, month)
         yield from contract_results(report)
         if not report.passed:
+            audit.append(
+                "check.failed",
+                asset=spec.name,
+                month=month,
+                version=table.version(),
+                rules=sorted({v.rule for v in report.violations}),
+            )
             # No Output: the pointer of the last good materialisation stays in place.
             raise dg.Failure(
                 description=f"Contract failed for {spec.name} month {month}:\n{report.summary()}",

@@ -20,7 +20,7 @@ from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.partitions import MONTHLY
 from labour_trust.publishing.protect import protect, verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
-from labour_trust.resources import PublicationStore, ShareStore
+from labour_trust.resources import AuditTrail, PublicationStore, ShareStore
 from labour_trust.shares.pinned import SharePointer
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.factory import (
@@ -93,6 +93,7 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
         warehouse: DuckDBResource,
         shares: ShareStore,
         publications: PublicationStore,
+        audit: AuditTrail,
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator:
         month = context.partition_key
@@ -103,7 +104,7 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
         checks = verify(result, table, policy, values)
         yield from _check_results(checks, result.loss, policy)
         if not all(c.passed for c in checks):
-            publications.audit().append(
+            audit.append(
                 "publication.blocked",
                 table=table.name,
                 month=month,
@@ -118,7 +119,7 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
         csv = write_csv(result, publications.csv_path(table.name, month))
         agreements = publications.agreements_for(table.name)
         restricted = publications.refresh_restricted_copies()
-        publications.audit().append(
+        audit.append(
             "publication",
             table=table.name,
             month=month,

@@ -15,6 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 from labour_trust.feeds.contract import RULES
 from labour_trust.feeds.departments import BUSINESS_POPULATION, FEEDS, PAYE_RTI, UC_CLAIMANTS
 from labour_trust.feeds.factory import build_feed_asset, build_feed_assets
+from labour_trust.governance.audit_log import AuditLog
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import build_resources
 from labour_trust.shares.pinned import SharePointer
@@ -145,6 +146,10 @@ def _first_good_then(home, spec, corrupt) -> tuple[dg.ExecuteInProcessResult, li
     assert SharePointer.from_json(pointer_path.read_text()) == good_pointer
     pinned = DeltaTable(good_pointer.uri, version=good_pointer.version).to_pyarrow_dataset()
     assert pinned.count_rows(filter=pds.field("month") == MONTH) == good_pointer.rows
+    # The failure is on the tamper-evident record.
+    last = list(AuditLog(home / "audit.log").entries())[-1]
+    assert last["event"] == "check.failed"
+    assert (last["details"]["asset"], last["details"]["month"]) == (spec.name, MONTH)
     return bad, seen, good_pointer
 
 
