@@ -134,8 +134,15 @@ def _failure(table: str, interval: CellInterval) -> AuditFailure:
         f"margins and hierarchy confine it to [{interval.lower:g}, {interval.upper:g}] "
         f"(width {interval.width:g} < {interval.required:g} required)"
     )
-    return AuditFailure(table, interval.column, interval.cell, interval.lower,
-                        interval.upper, interval.required, message)
+    return AuditFailure(
+        table,
+        interval.column,
+        interval.cell,
+        interval.lower,
+        interval.upper,
+        interval.required,
+        message,
+    )
 
 
 class _AttackerModel:
@@ -340,8 +347,13 @@ class _BlockSolver:
     def _linprog(self, k: int, sense: float) -> float | None:
         objective = np.zeros(len(self.lower))
         objective[k] = sense
-        res = linprog(objective, A_eq=self.matrix, b_eq=np.zeros(self.matrix.shape[0]),
-                      bounds=list(zip(self.lower, self.upper, strict=True)), method="highs")
+        res = linprog(
+            objective,
+            A_eq=self.matrix,
+            b_eq=np.zeros(self.matrix.shape[0]),
+            bounds=list(zip(self.lower, self.upper, strict=True)),
+            method="highs",
+        )
         if res.status == 0:
             return sense * res.fun
         if res.status == 3:
@@ -351,8 +363,13 @@ class _BlockSolver:
             # above anything the published cells can add up to.
             cap = 1e3 * (1.0 + float(self.upper[np.isfinite(self.upper)].sum()))
             capped = [(lo, min(hi, cap)) for lo, hi in zip(self.lower, self.upper, strict=True)]
-            res = linprog(objective, A_eq=self.matrix, b_eq=np.zeros(self.matrix.shape[0]),
-                          bounds=capped, method="highs")
+            res = linprog(
+                objective,
+                A_eq=self.matrix,
+                b_eq=np.zeros(self.matrix.shape[0]),
+                bounds=capped,
+                method="highs",
+            )
             if res.status == 0:
                 return math.inf if -res.fun >= cap / 2 else -res.fun
         return None

@@ -36,8 +36,13 @@ def regime_column(regime: str) -> str:
 
 
 REGIME_COLUMNS = tuple(regime_column(r) for r in CONDITIONALITY_REGIMES)
-COUNT_COLUMNS = (*REGIME_COLUMNS, "claimants_female", "claimants_male", "claimants_total",
-                 "fe_starts")
+COUNT_COLUMNS = (
+    *REGIME_COLUMNS,
+    "claimants_female",
+    "claimants_male",
+    "claimants_total",
+    "fe_starts",
+)
 
 
 def local_labour_market_description() -> TableDescription:
@@ -51,8 +56,9 @@ def local_labour_market_description() -> TableDescription:
         counts=COUNT_COLUMNS,
         column_groups=(
             ColumnGroup.total("regime", "claimants_total", REGIME_COLUMNS, attribute=True),
-            ColumnGroup.total("sex", "claimants_total", ["claimants_female", "claimants_male"],
-                              attribute=True),
+            ColumnGroup.total(
+                "sex", "claimants_total", ["claimants_female", "claimants_male"], attribute=True
+            ),
         ),
     )
 
@@ -78,14 +84,15 @@ def _with_margins(codes: list[str], leaf: np.ndarray) -> pa.Table:
     region_of = itl1_of()
     regions = sorted(set(region_of.values()))
     region_rows = np.array(
-        [leaf[[i for i, c in enumerate(codes) if region_of[c] == r]].sum(axis=0)
-         for r in regions]
+        [leaf[[i for i, c in enumerate(codes) if region_of[c] == r]].sum(axis=0) for r in regions]
     )
     values = np.vstack([leaf, region_rows, leaf.sum(axis=0, keepdims=True)])
     areas = [*codes, *regions, UK_CODE]
     levels = ["lad"] * len(codes) + ["itl1"] * len(regions) + ["uk"]
     columns: dict[str, Any] = {
-        "month": [MONTH] * len(areas), "area_code": areas, "area_level": levels
+        "month": [MONTH] * len(areas),
+        "area_code": areas,
+        "area_level": levels,
     }
     for j, name in enumerate(COUNT_COLUMNS):
         columns[name] = pa.array(values[:, j], type=pa.int64())

@@ -61,8 +61,8 @@ class Grid:
     def describe(self, cell: int) -> str:
         row, column = self.locate(cell)
         dims = ", ".join(
-            f"{d}={v}" for d, v in zip(self.description.dimension_columns, self.keys[row],
-                                       strict=True)
+            f"{d}={v}"
+            for d, v in zip(self.description.dimension_columns, self.keys[row], strict=True)
         )
         return f"{self.description.name}.{column} [{dims}]"
 
@@ -84,8 +84,9 @@ class Grid:
 def build_grid(table: pa.Table, description: TableDescription) -> Grid:
     """Validate ``table`` against ``description`` and derive its cells and equations."""
     validate_table(table, description)
-    keys = list(zip(*(table.column(d).to_pylist() for d in description.dimension_columns),
-                    strict=True))
+    keys = list(
+        zip(*(table.column(d).to_pylist() for d in description.dimension_columns), strict=True)
+    )
     additive = description.additive_columns
     values = np.zeros((len(keys), len(additive)))
     for c, column in enumerate(additive):

@@ -64,9 +64,8 @@ class CheckResult:
             return f"{self.check} on {self.table}: passed"
         listed = "; ".join(v.message for v in self.violations[:5])
         more = self.total_violations - min(5, len(self.violations))
-        return (
-            f"{self.check} on {self.table}: {self.total_violations} violation(s): {listed}"
-            + (f" (and {more} more)" if more > 0 else "")
+        return f"{self.check} on {self.table}: {self.total_violations} violation(s): {listed}" + (
+            f" (and {more} more)" if more > 0 else ""
         )
 
 
@@ -76,8 +75,10 @@ def _result(check: str, table: str, violations: list[Violation]) -> CheckResult:
 
 def _cells(published: pa.Table, description: TableDescription) -> list[dict[str, object]]:
     dims = description.dimension_columns
-    return [dict(zip(dims, row, strict=True))
-            for row in zip(*(published.column(d).to_pylist() for d in dims), strict=True)]
+    return [
+        dict(zip(dims, row, strict=True))
+        for row in zip(*(published.column(d).to_pylist() for d in dims), strict=True)
+    ]
 
 
 # -- counts --------------------------------------------------------------------------------
@@ -95,12 +96,25 @@ def check_counts(
             if value is None or value == 0:
                 continue
             if value < policy.threshold:
-                violations.append(Violation(name, column, cells[row], "threshold",
-                                            f"published count {value} < {policy.threshold}"))
+                violations.append(
+                    Violation(
+                        name,
+                        column,
+                        cells[row],
+                        "threshold",
+                        f"published count {value} < {policy.threshold}",
+                    )
+                )
             if value % base:
-                violations.append(Violation(name, column, cells[row], "rounding",
-                                            f"published count {value} is not a multiple of "
-                                            f"{base}"))
+                violations.append(
+                    Violation(
+                        name,
+                        column,
+                        cells[row],
+                        "rounding",
+                        f"published count {value} is not a multiple of {base}",
+                    )
+                )
     if policy.disclosive_zeros:
         violations.extend(_published_disclosive_zeros(published, description, cells))
     return _result("published counts", name, violations)
@@ -121,10 +135,15 @@ def _published_disclosive_zeros(
         if sum(1 for k in kids if k) == 1:
             for (r, c), k in zip(children, kids, strict=True):
                 if k == 0:
-                    found.append(Violation(
-                        description.name, c, cells[r], "disclosive_zero",
-                        f"published 0 beside a total of {total} held by one category",
-                    ))
+                    found.append(
+                        Violation(
+                            description.name,
+                            c,
+                            cells[r],
+                            "disclosive_zero",
+                            f"published 0 beside a total of {total} held by one category",
+                        )
+                    )
     return found
 
 
@@ -173,18 +192,28 @@ def check_magnitudes(
     dims = description.dimension_columns
     violations = []
     for magnitude in description.magnitudes:
-        source = contributors if isinstance(contributors, pa.Table) else (
-            (contributors or {}).get(magnitude.column)
+        source = (
+            contributors
+            if isinstance(contributors, pa.Table)
+            else ((contributors or {}).get(magnitude.column))
         )
         values = published.column(magnitude.column).to_pylist()
         if source is None:
             if any(v is not None for v in values):
-                violations.append(Violation(name, magnitude.column, {}, "contributors",
-                                            "published magnitude without contributor data"))
+                violations.append(
+                    Violation(
+                        name,
+                        magnitude.column,
+                        {},
+                        "contributors",
+                        "published magnitude without contributor data",
+                    )
+                )
             continue
         stats = _dominance_stats(source, description, policy.nk_n)
-        step = {"earnings": policy.earnings_rounding,
-                "percentage": policy.percentage_rounding}.get(magnitude.unit)
+        step = {"earnings": policy.earnings_rounding, "percentage": policy.percentage_rounding}.get(
+            magnitude.unit
+        )
         for row, value in enumerate(values):
             if value is None:
                 continue
@@ -192,8 +221,15 @@ def check_magnitudes(
             for rule, detail in _magnitude_breaches(stats.get(key), policy, magnitude.dominance):
                 violations.append(Violation(name, magnitude.column, cells[row], rule, detail))
             if step is not None and not _is_multiple(value, step):
-                violations.append(Violation(name, magnitude.column, cells[row], "rounding",
-                                            f"{value} is not a multiple of {step}"))
+                violations.append(
+                    Violation(
+                        name,
+                        magnitude.column,
+                        cells[row],
+                        "rounding",
+                        f"{value} is not a multiple of {step}",
+                    )
+                )
     return _result("published magnitudes", name, violations)
 
 
@@ -203,17 +239,27 @@ def _magnitude_breaches(
     if stats is None:
         return [("min_contributors", "no contributors")]
     n, total, first, second, top = (
-        stats["n"], stats["total"], stats["first"], stats["second"], stats["top"]
+        stats["n"],
+        stats["total"],
+        stats["first"],
+        stats["second"],
+        stats["top"],
     )
     out = []
     if n < policy.threshold:
         out.append(("min_contributors", f"{n:g} contributors < {policy.threshold}"))
     if dominance and total - first - second < policy.p_percent / 100 * first:
-        out.append(("p_percent", f"the others hold {total - first - second:g}, less than "
-                                 f"{policy.p_percent:g}% of the largest ({first:g})"))
+        out.append(
+            (
+                "p_percent",
+                f"the others hold {total - first - second:g}, less than "
+                f"{policy.p_percent:g}% of the largest ({first:g})",
+            )
+        )
     if dominance and top > policy.nk_k / 100 * total:
-        out.append(("nk_dominance", f"the {policy.nk_n} largest hold {top / total:.1%} "
-                                    f"> {policy.nk_k:g}%"))
+        out.append(
+            ("nk_dominance", f"the {policy.nk_n} largest hold {top / total:.1%} > {policy.nk_k:g}%")
+        )
     return out
 
 
@@ -231,8 +277,10 @@ def _dominance_stats(
         for i, dim in enumerate(description.dimensions):
             if dim.parent:
                 pairs = _self_and_ancestors(dim.parent)
-                con.register(f"up_{i}", pa.table({"code": [p[0] for p in pairs],
-                                                   "rollup": [p[1] for p in pairs]}))
+                con.register(
+                    f"up_{i}",
+                    pa.table({"code": [p[0] for p in pairs], "rollup": [p[1] for p in pairs]}),
+                )
         cols = ", ".join(f'"{d}"' for d in dims)
         k = max(2, int(nk_n))
         if "contributor" in contributors.column_names:
@@ -324,18 +372,35 @@ def check_no_identifiers(published: pa.Table, table: str) -> CheckResult:
     violations = []
     for name in published.column_names:
         if IDENTIFIER_COLUMN.search(name):
-            violations.append(Violation(table, name, {}, "identifier_column",
-                                        "column name suggests person-level or linkage data"))
+            violations.append(
+                Violation(
+                    table,
+                    name,
+                    {},
+                    "identifier_column",
+                    "column name suggests person-level or linkage data",
+                )
+            )
         column = published.column(name)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
         for rule, pattern in (("token_value", HEX64_PATTERN), ("nino_value", NINO_PATTERN)):
             hits = pc.fill_null(pc.match_substring_regex(column, pattern), False)
             for row in pc.indices_nonzero(hits).to_pylist()[:MAX_LISTED]:
-                violations.append(Violation(table, name, {"row": row}, rule,
-                                            "value matches the pattern of a "
-                                            + ("linkage token" if rule == "token_value"
-                                               else "National Insurance number")))
+                violations.append(
+                    Violation(
+                        table,
+                        name,
+                        {"row": row},
+                        rule,
+                        "value matches the pattern of a "
+                        + (
+                            "linkage token"
+                            if rule == "token_value"
+                            else "National Insurance number"
+                        ),
+                    )
+                )
     return _result("no identifiers", table, violations)
 
 
@@ -344,14 +409,27 @@ def check_no_identifiers(published: pa.Table, table: str) -> CheckResult:
 
 def check_columns(published: pa.Table, description: TableDescription) -> CheckResult:
     """Only declared, publishable columns: no contributor counts, nothing undeclared."""
-    publishable = (set(description.dimension_columns) | set(description.measure_columns)
-                   | set(description.labels))
+    publishable = (
+        set(description.dimension_columns)
+        | set(description.measure_columns)
+        | set(description.labels)
+    )
     violations = [
-        Violation(description.name, name, {}, "hidden_column",
-                  "contributor counts are inputs to disclosure control, not for publication")
+        Violation(
+            description.name,
+            name,
+            {},
+            "hidden_column",
+            "contributor counts are inputs to disclosure control, not for publication",
+        )
         if name in description.hidden_columns
-        else Violation(description.name, name, {}, "undeclared_column",
-                       "column is not in the table description")
+        else Violation(
+            description.name,
+            name,
+            {},
+            "undeclared_column",
+            "column is not in the table description",
+        )
         for name in published.column_names
         if name not in publishable
     ]
@@ -379,10 +457,16 @@ def check_published(
         results.append(check_magnitudes(published, description, policy, contributors))
     if run_audit:
         report = audit(published, description, policy)
-        results.append(_result("independent audit", description.name, [
-            Violation(description.name, f.column, f.cell, "protection", f.message)
-            for f in report.failures
-        ]))
+        results.append(
+            _result(
+                "independent audit",
+                description.name,
+                [
+                    Violation(description.name, f.column, f.cell, "protection", f.message)
+                    for f in report.failures
+                ],
+            )
+        )
     return results
 
 

@@ -246,8 +246,9 @@ class TableDescription:
                 f"columns or only sum magnitudes; got {sorted(group.columns)}"
             )
         measures = set(self.measure_columns)
-        strays = sorted(set(self.contributor_counts) - set(self.counts)
-                        - {m.column for m in self.magnitudes})
+        strays = sorted(
+            set(self.contributor_counts) - set(self.counts) - {m.column for m in self.magnitudes}
+        )
         if strays:
             raise DescriptionError(
                 f"table {self.name!r}: contributor counts given for non-measures: {strays}"
@@ -271,8 +272,12 @@ class TableDescription:
             ],
             "counts": list(self.counts),
             "magnitudes": [
-                {"column": m.column, "statistic": m.statistic, "unit": m.unit,
-                 "dominance": m.dominance}
+                {
+                    "column": m.column,
+                    "statistic": m.statistic,
+                    "unit": m.unit,
+                    "dominance": m.dominance,
+                }
                 for m in self.magnitudes
             ],
             "column_groups": [
@@ -294,7 +299,13 @@ class TableDescription:
         (dimensions) / ``total`` + ``members`` (column groups)."""
         name = data.get("name", "<unnamed>")
         allowed = {
-            "name", "dimensions", "counts", "magnitudes", "column_groups", "derived", "labels",
+            "name",
+            "dimensions",
+            "counts",
+            "magnitudes",
+            "column_groups",
+            "derived",
+            "labels",
             "contributor_counts",
         }
         _no_unknown_keys(f"table {name!r}", data, allowed)
@@ -377,8 +388,9 @@ def _hierarchy(what: str, data: Mapping[str, Any], children_key: str) -> dict[st
 
 def _dimension(table: str, data: Mapping[str, Any]) -> Dimension:
     what = f"table {table!r} dimension {data.get('column')!r}"
-    _no_unknown_keys(what, data, {"column", "parent", "hierarchy", "total", "categories",
-                                  "attribute"})
+    _no_unknown_keys(
+        what, data, {"column", "parent", "hierarchy", "total", "categories", "attribute"}
+    )
     return Dimension(
         data["column"], _hierarchy(what, data, "categories"), bool(data.get("attribute", False))
     )

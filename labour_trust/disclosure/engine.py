@@ -39,7 +39,11 @@ from labour_trust.disclosure.rounding import (
 from labour_trust.disclosure.secondary import Criterion, suppress_secondary
 
 PUBLISHED, ROUNDED, PRIMARY, SECONDARY, NOT_APPLICABLE = (
-    "published", "rounded", "primary", "secondary", "not_applicable",
+    "published",
+    "rounded",
+    "primary",
+    "secondary",
+    "not_applicable",
 )
 SUPPRESSED = (PRIMARY, SECONDARY)
 METADATA_POLICY = b"labour_trust.sdc.policy_version"
@@ -136,14 +140,20 @@ def apply_policy(
     start = time.perf_counter()
     rounded, bounds = _rounded_additive(grid, policy)
     secondary = suppress_secondary(
-        grid, set(primaries), bounds, _criteria(grid, policy), policy,
-        cleanup=cleanup, cleanup_seconds=cleanup_seconds,
+        grid,
+        set(primaries),
+        bounds,
+        _criteria(grid, policy),
+        policy,
+        cleanup=cleanup,
+        cleanup_seconds=cleanup_seconds,
     )
     timings["secondary_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    columns = _column_outcomes(table, grid, policy, primaries, secondary.secondary,
-                               rounded, magnitude_rules)
+    columns = _column_outcomes(
+        table, grid, policy, primaries, secondary.secondary, rounded, magnitude_rules
+    )
     result = SdcResult(
         table=_published_table(table, description, policy, columns),
         status=_status_table(grid, columns),
@@ -241,12 +251,15 @@ def _column_outcomes(
     for magnitude in description.magnitudes:
         if not magnitude.additive:
             outcomes[magnitude.column] = _non_additive(
-                table, magnitude.column, magnitude_rules[magnitude.column],
+                table,
+                magnitude.column,
+                magnitude_rules[magnitude.column],
                 unit_step(magnitude.unit, policy),
             )
     for derived in description.derived:
-        outcomes[derived.column] = _derived(table, derived.column, derived.sources,
-                                            outcomes, unit_step(derived.unit, policy))
+        outcomes[derived.column] = _derived(
+            table, derived.column, derived.sources, outcomes, unit_step(derived.unit, policy)
+        )
     return outcomes
 
 

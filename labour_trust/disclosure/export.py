@@ -24,8 +24,9 @@ def human_table(result: SdcResult) -> pa.Table:
     description = result.description
     status = result.status
     by_column: dict[str, list[str]] = {}
-    for column, state in zip(status.column("column").to_pylist(),
-                             status.column("status").to_pylist(), strict=True):
+    for column, state in zip(
+        status.column("column").to_pylist(), status.column("status").to_pylist(), strict=True
+    ):
         by_column.setdefault(column, []).append(state)
     arrays = []
     for name in result.table.column_names:

@@ -97,8 +97,9 @@ def magnitude_primaries(
     result: dict[str, dict[int, str]] = {}
     if not description.magnitudes:
         return result
-    keys = list(zip(*(table.column(d).to_pylist() for d in description.dimension_columns),
-                    strict=True))
+    keys = list(
+        zip(*(table.column(d).to_pylist() for d in description.dimension_columns), strict=True)
+    )
     for magnitude in description.magnitudes:
         present = table.column(magnitude.column).is_valid().to_pylist()
         source = _contributors_for(magnitude.column, contributors)
@@ -117,7 +118,9 @@ def magnitude_primaries(
 
 
 def _frequency_rules(
-    table: pa.Table, description: TableDescription, magnitude: Magnitude,
+    table: pa.Table,
+    description: TableDescription,
+    magnitude: Magnitude,
     policy: DisclosurePolicy,
 ) -> dict[int, str | None]:
     """Without contributor-level values only the contributor count can be tested, which
@@ -176,19 +179,21 @@ def contributor_stats(
     return stats
 
 
-def _stats_of_rows(
-    contributors: pa.Table, description: TableDescription, top: int
-) -> list[dict]:
+def _stats_of_rows(contributors: pa.Table, description: TableDescription, top: int) -> list[dict]:
     """Each row is a contributor: count, sum and the largest values per finest cell."""
     dim_list = ", ".join(_quote(d) for d in description.dimension_columns)
     con = _connect()
     try:
         con.register("contrib", contributors)
-        return con.sql(f"""
+        return (
+            con.sql(f"""
             SELECT {dim_list}, count(*) AS n, sum({VALUE_COLUMN}::DOUBLE) AS total,
                    max({VALUE_COLUMN}::DOUBLE, {top}) AS top
             FROM contrib GROUP BY {dim_list}
-        """).to_arrow_table().to_pylist()
+        """)
+            .to_arrow_table()
+            .to_pylist()
+        )
     finally:
         con.close()
 
@@ -206,8 +211,10 @@ def _rolled_up(rows: list[dict], description: TableDescription, top: int) -> lis
             cell["n"] += r["n"]
             cell["total"] += r["total"]
             cell["top"] = heapq.nlargest(top, cell["top"] + r["top"])
-    return [{**dict(zip((d.column for d in dims), key, strict=True)), **cell}
-            for key, cell in merged.items()]
+    return [
+        {**dict(zip((d.column for d in dims), key, strict=True)), **cell}
+        for key, cell in merged.items()
+    ]
 
 
 def _chain(value: str, parent: Mapping[str, str]) -> list[str]:
@@ -236,7 +243,8 @@ def _stats_by_contributor(
             else:
                 selects.append(f"c.{col} AS {col}")
         dim_list = ", ".join(_quote(d) for d in dims)
-        return con.sql(f"""
+        return (
+            con.sql(f"""
             WITH up AS (
                 SELECT {", ".join(selects)}, c.{CONTRIBUTOR_COLUMN} AS contributor,
                        c.{VALUE_COLUMN}::DOUBLE AS v
@@ -245,7 +253,10 @@ def _stats_by_contributor(
             per AS (SELECT {dim_list}, sum(v) AS v FROM up GROUP BY {dim_list}, contributor)
             SELECT {dim_list}, count(*) AS n, sum(v) AS total, max(v, {top}) AS top
             FROM per GROUP BY {dim_list}
-        """).to_arrow_table().to_pylist()
+        """)
+            .to_arrow_table()
+            .to_pylist()
+        )
     finally:
         con.close()
 
@@ -262,9 +273,7 @@ def _check_contributors(contributors: pa.Table, description: TableDescription) -
     needed = [*description.dimension_columns, VALUE_COLUMN]
     missing = [c for c in needed if c not in contributors.column_names]
     if missing:
-        raise DescriptionError(
-            f"table {description.name!r}: contributors lack column(s) {missing}"
-        )
+        raise DescriptionError(f"table {description.name!r}: contributors lack column(s) {missing}")
     if contributors.column(VALUE_COLUMN).null_count:
         raise DescriptionError(f"table {description.name!r}: contributor values have nulls")
     for dim in description.dimensions:

@@ -32,9 +32,7 @@ def round_steps(values: np.ndarray, step: float | None) -> np.ndarray:
     return np.array([round_step(v, step) for v in np.asarray(values, dtype=float)])
 
 
-def count_bounds(
-    rounded: np.ndarray, base: int, threshold: int
-) -> tuple[np.ndarray, np.ndarray]:
+def count_bounds(rounded: np.ndarray, base: int, threshold: int) -> tuple[np.ndarray, np.ndarray]:
     """The attacker's interval for published (rounded) counts."""
     rounded = np.asarray(rounded, dtype=float)
     lo = np.maximum(rounded - base // 2, threshold)

@@ -254,10 +254,16 @@ def _protect(comp: Component) -> None:
             continue
         low, high = _cheapest_pair(comp, i)
         outside = _outside(comp, low) | _outside(comp, high)
-        queue.extend(_suppress_enough(comp, i, np.flatnonzero(~comp.suppressed & outside),
-                                      (low, high), points))
-        if i not in comp.proofs and not _proved_by(comp, i, points) \
-                and not _prove_by_lp(comp, i, points):
+        queue.extend(
+            _suppress_enough(
+                comp, i, np.flatnonzero(~comp.suppressed & outside), (low, high), points
+            )
+        )
+        if (
+            i not in comp.proofs
+            and not _proved_by(comp, i, points)
+            and not _prove_by_lp(comp, i, points)
+        ):
             raise SuppressionError(f"could not protect cell {comp.cells[i]}")
 
 
@@ -405,8 +411,13 @@ def _pair_lp(
     b_ub = _coupling(comp, target, t, a_ub, n)
     comp.pair_lps += 1
     res = linprog(
-        cost, A_ub=sp.csr_matrix(a_ub), b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(a_eq.shape[0]),
-        bounds=bounds, method="highs",
+        cost,
+        A_ub=sp.csr_matrix(a_ub),
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=np.zeros(a_eq.shape[0]),
+        bounds=bounds,
+        method="highs",
     )
     if res.status == 2:
         return None
@@ -465,8 +476,9 @@ def _try_publish(comp: Component, j: int) -> bool:
     without j also holds with j suppressed, so a failed attempt loses nothing."""
     own = comp.proofs.pop(j, None)
     comp.publish(j)
-    broken = [i for i, (p, q) in comp.proofs.items()
-              if not (_within(comp, j, p) and _within(comp, j, q))]
+    broken = [
+        i for i, (p, q) in comp.proofs.items() if not (_within(comp, j, p) and _within(comp, j, q))
+    ]
     if broken:
         hops = comp.distances(j)
         broken.sort(key=lambda i: (hops[i], i))

@@ -59,6 +59,7 @@ def plan_refresh(
                 plan.months.setdefault(month, []).append(spec)
             else:
                 plan.outside_partitions.setdefault(spec.name, []).append(month)
+
     def checked(share: str, month: str) -> bool:
         key = dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
         refreshed = FEEDS_BY_NAME[share] in plan.months.get(month, [])

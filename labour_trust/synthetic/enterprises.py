@@ -24,17 +24,62 @@ NEVER = -(10**6)  # generation start of slots that never turn over
 # SIC section mix (A..U, percent) of enterprises in each size band: micro businesses
 # are mostly construction, trade and professional services; large employers are
 # retailers, the NHS, councils, schools, banks and manufacturers.
-SIC_BY_SIZE_BAND = np.array([
-    [5.5, 0.1, 5, 0.3, 0.4, 14, 13, 4.8, 5.5, 7.5, 2, 3.8, 16, 8, 0.1, 1.3, 2.8, 2.6, 4.3, .1, .01],
-    [3, 0.2, 9, 0.3, 0.8, 11, 17, 5, 14, 5, 2, 3, 9, 8, 0.5, 3, 6, 2, 2, 0.05, 0.01],
-    [1, 0.4, 13, 0.5, 1.5, 6, 11, 6, 6, 5, 3, 2, 7, 10, 2, 11, 12, 2, 1.5, 0.01, 0.01],
-    [0.5, 0.5, 9, 1.5, 1, 3, 13, 5, 4, 4, 5, 1, 4, 8, 10, 11, 18, 1.5, 1, 0.01, 0.1],
-])
+SIC_BY_SIZE_BAND = np.array(
+    [
+        [
+            5.5,
+            0.1,
+            5,
+            0.3,
+            0.4,
+            14,
+            13,
+            4.8,
+            5.5,
+            7.5,
+            2,
+            3.8,
+            16,
+            8,
+            0.1,
+            1.3,
+            2.8,
+            2.6,
+            4.3,
+            0.1,
+            0.01,
+        ],
+        [3, 0.2, 9, 0.3, 0.8, 11, 17, 5, 14, 5, 2, 3, 9, 8, 0.5, 3, 6, 2, 2, 0.05, 0.01],
+        [1, 0.4, 13, 0.5, 1.5, 6, 11, 6, 6, 5, 3, 2, 7, 10, 2, 11, 12, 2, 1.5, 0.01, 0.01],
+        [0.5, 0.5, 9, 1.5, 1, 3, 13, 5, 4, 4, 5, 1, 4, 8, 10, 11, 18, 1.5, 1, 0.01, 0.1],
+    ]
+)
 # Annual turnover per employee, £ thousand.
-SIC_PRODUCTIVITY = np.array([
-    120, 800, 200, 800, 150, 150, 250, 150, 45, 180, 300,
-    250, 120, 70, 60, 40, 50, 70, 60, 30, 100,
-])
+SIC_PRODUCTIVITY = np.array(
+    [
+        120,
+        800,
+        200,
+        800,
+        150,
+        150,
+        250,
+        150,
+        45,
+        180,
+        300,
+        250,
+        120,
+        70,
+        60,
+        40,
+        50,
+        70,
+        60,
+        30,
+        100,
+    ]
+)
 SIZE_BAND_SHARE = np.array([0.9495, 0.040, 0.008, 0.0025])  # micro, small, medium, large
 SIZE_BAND_FLOOR = np.array([0, 10, 50, 250])
 
@@ -114,8 +159,9 @@ def enterprises(seed: int, scale: float) -> Enterprises:
     sic = _sic(rng.u32(h, 0), band)
     employment = _employment(band, rng.u16(h2, 0), rng.u16(h2, 1))
     employment[start] = np.maximum(employment[start], 1)  # every LAD has an employer
-    lifetime = np.where(band == 0, 36 + np.minimum(np.floor(-120 * np.log(rng.u16(h2, 2))), 560),
-                        0).astype(np.int64)
+    lifetime = np.where(
+        band == 0, 36 + np.minimum(np.floor(-120 * np.log(rng.u16(h2, 2))), 560), 0
+    ).astype(np.int64)
     phase = np.floor(rng.u16(h2, 3) * np.maximum(lifetime, 1)).astype(np.int64)
     weight_cum = np.concatenate([[0.0], np.cumsum(employment, dtype=np.float64)])
     return Enterprises(seed, lad, sic, employment, lifetime, phase, start, stop, weight_cum)

@@ -33,10 +33,32 @@ from labour_trust.trust.linkage import LinkageKey
 BLOCK = 1 << 16  # persons or enterprise slots per block (bounds memory)
 
 # Median gross monthly pay (£) of a full job by SIC section A..U.
-SIC_MEDIAN_PAY = np.array([
-    1700, 3600, 2700, 3900, 2600, 2800, 1700, 2500, 1000, 3700, 4100,
-    2600, 3300, 1900, 3000, 2300, 2200, 1300, 1700, 1200, 3600,
-], dtype=np.float64)
+SIC_MEDIAN_PAY = np.array(
+    [
+        1700,
+        3600,
+        2700,
+        3900,
+        2600,
+        2800,
+        1700,
+        2500,
+        1000,
+        3700,
+        4100,
+        2600,
+        3300,
+        1900,
+        3000,
+        2300,
+        2200,
+        1300,
+        1700,
+        1200,
+        3600,
+    ],
+    dtype=np.float64,
+)
 _AGE_BAND_FLOORS = np.array([25, 35, 50, 65])
 _DURATION_FLOORS = np.array([3, 6, 12, 24])
 _EPOCH_MONTH = 1970 * 12
@@ -72,16 +94,26 @@ class Month:
         return pc.take(pa.array([value]), pa.array(np.zeros(n, dtype=np.int32)))
 
     def common(self, n: int) -> dict[str, pa.Array]:
-        return {"key_version": self.constant(self.key.version, n),
-                "month": self.constant(self.label, n)}
+        return {
+            "key_version": self.constant(self.key.version, n),
+            "month": self.constant(self.label, n),
+        }
 
     def person_tokens(self, ids: np.ndarray) -> pa.Array:
         unique, index = np.unique(ids, return_inverse=True)
         return token_column(self.key, ninos(unique, self.seed), index)
 
 
-def generate_month(spec: FeedSpec, month: str, *, scale: float, seed: int, key: LinkageKey,
-                   revision: int = 0, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
+def generate_month(
+    spec: FeedSpec,
+    month: str,
+    *,
+    scale: float,
+    seed: int,
+    key: LinkageKey,
+    revision: int = 0,
+    batch_rows: int = 1_000_000,
+) -> Iterator[pa.RecordBatch]:
     """Stream one month of a share as record batches of at most ``batch_rows`` rows."""
     if spec.name not in _BUILDERS:
         raise KeyError(f"No simulator for share {spec.name!r}; known: {sorted(_BUILDERS)}")
@@ -100,8 +132,9 @@ def _population(ctx: Month) -> Population:
 
 
 def _batch(ctx: Month, columns: dict[str, pa.Array]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([columns[f.name] for f in ctx.spec.schema],
-                                      schema=ctx.spec.schema)
+    return pa.RecordBatch.from_arrays(
+        [columns[f.name] for f in ctx.spec.schema], schema=ctx.spec.schema
+    )
 
 
 def _labels(vocabulary: tuple[str, ...], codes: np.ndarray) -> pa.Array:
@@ -124,17 +157,21 @@ def uc_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     rows = np.flatnonzero(claiming)
     age_band = np.searchsorted(_AGE_BAND_FLOORS, people.age(ctx.t)[rows], side="right")
     duration = np.searchsorted(_DURATION_FLOORS, ctx.t - since[rows], side="right")
-    return _batch(ctx, {
-        "person_token": ctx.person_tokens(people.ids[rows]),
-        **ctx.common(len(rows)),
-        "lad_code": _lads(people.lad[rows]),
-        "age_band": _labels(v.AGE_BANDS, age_band),
-        "sex": _labels(v.SEXES, np.where(people.female[rows], v.SEXES.index("F"),
-                                         v.SEXES.index("M"))),
-        "disability": pa.array(people.disabled[rows]),
-        "conditionality_regime": _labels(v.CONDITIONALITY_REGIMES, regime[rows]),
-        "duration_band": _labels(v.DURATION_BANDS, duration),
-    })
+    return _batch(
+        ctx,
+        {
+            "person_token": ctx.person_tokens(people.ids[rows]),
+            **ctx.common(len(rows)),
+            "lad_code": _lads(people.lad[rows]),
+            "age_band": _labels(v.AGE_BANDS, age_band),
+            "sex": _labels(
+                v.SEXES, np.where(people.female[rows], v.SEXES.index("F"), v.SEXES.index("M"))
+            ),
+            "disability": pa.array(people.disabled[rows]),
+            "conditionality_regime": _labels(v.CONDITIONALITY_REGIMES, regime[rows]),
+            "duration_band": _labels(v.DURATION_BANDS, duration),
+        },
+    )
 
 
 def _revise_uc(ctx: Month, people: Persons, state: lifecourse.MonthState):
@@ -149,8 +186,11 @@ def _revise_uc(ctx: Month, people: Persons, state: lifecourse.MonthState):
     reassess = state.claiming & corrections.amended(h, 0.02)
     working = np.array([lifecourse.WWR, lifecourse.WNR])
     not_working = np.array([lifecourse.SFW, lifecourse.NWR, lifecourse.PLAN, lifecourse.PREP])
-    swapped = np.where(np.isin(regime, working), corrections.other(h, regime, working),
-                       corrections.other(h, regime, not_working))
+    swapped = np.where(
+        np.isin(regime, working),
+        corrections.other(h, regime, working),
+        corrections.other(h, regime, not_working),
+    )
     regime = np.where(reassess, swapped, regime).astype(np.int8)
     since = np.where(late, ctx.t, state.claim_start)
     return claiming, regime, since
@@ -201,17 +241,21 @@ def paye_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
         pay = np.where(corrections.amended(h, 0.03), revised, pay)
         keep = ~corrections.dropped(h, 0.005)
         jobs, sic, pay = jobs.take(keep), sic[keep], pay[keep]
-    dates = ((jobs.start - _EPOCH_MONTH).astype("datetime64[M]").astype("datetime64[D]")
-             + (jobs.day - 1).astype("timedelta64[D]"))
-    return _batch(ctx, {
-        "person_token": ctx.person_tokens(people.ids[jobs.who]),
-        **ctx.common(len(jobs.who)),
-        "employer_token": string_column(ctx.employer_tokens()[jobs.slot]),
-        "lad_code": _lads(people.lad[jobs.who]),
-        "sic_section": _labels(v.SIC_SECTIONS, sic),
-        "gross_pay_month": pa.array(pay, pa.float64()),
-        "start_date": pa.array(dates, pa.date32()),
-    })
+    dates = (jobs.start - _EPOCH_MONTH).astype("datetime64[M]").astype("datetime64[D]") + (
+        jobs.day - 1
+    ).astype("timedelta64[D]")
+    return _batch(
+        ctx,
+        {
+            "person_token": ctx.person_tokens(people.ids[jobs.who]),
+            **ctx.common(len(jobs.who)),
+            "employer_token": string_column(ctx.employer_tokens()[jobs.slot]),
+            "lad_code": _lads(people.lad[jobs.who]),
+            "sic_section": _labels(v.SIC_SECTIONS, sic),
+            "gross_pay_month": pa.array(pay, pa.float64()),
+            "start_date": pa.array(dates, pa.date32()),
+        },
+    )
 
 
 def _start_day(identity: np.ndarray, month: np.ndarray) -> np.ndarray:
@@ -220,17 +264,25 @@ def _start_day(identity: np.ndarray, month: np.ndarray) -> np.ndarray:
     return 1 + np.floor(rng.u16(rng.hash64(identity, 1), 0) * days).astype(np.int64)
 
 
-def _pay(ctx: Month, people: Persons, state: lifecourse.MonthState, jobs: Jobs,
-         sic: np.ndarray) -> np.ndarray:
+def _pay(
+    ctx: Month, people: Persons, state: lifecourse.MonthState, jobs: Jobs, sic: np.ndarray
+) -> np.ndarray:
     """Log-normal by sector, person and job; part month for new hires; lower for the young,
     the old, claimants (part-time, low-paid) and second jobs."""
     h = rng.hash64(rng.stream_key(ctx.seed, _S_PAY), jobs.identity, ctx.t)
     who = jobs.who
     age = people.age(ctx.t)[who]
-    level = (0.45 * people.pay_effect[who] + 0.3 * rng.normal(rng.hash64(jobs.identity, 2))
-             + 0.04 * rng.normal(h))
-    factor = (np.where(age < 25, 0.65, 1.0) * np.where(age >= 66, 0.6, 1.0)
-              * np.where(state.claiming[who], 0.55, 1.0) * np.where(jobs.second, 0.35, 1.0))
+    level = (
+        0.45 * people.pay_effect[who]
+        + 0.3 * rng.normal(rng.hash64(jobs.identity, 2))
+        + 0.04 * rng.normal(h)
+    )
+    factor = (
+        np.where(age < 25, 0.65, 1.0)
+        * np.where(age >= 66, 0.6, 1.0)
+        * np.where(state.claiming[who], 0.55, 1.0)
+        * np.where(jobs.second, 0.35, 1.0)
+    )
     days = days_in_month(ctx.t)
     part = np.where(jobs.start == ctx.t, (days - jobs.day + 1) / days, 1.0)
     pay = SIC_MEDIAN_PAY[sic] * np.exp(level) * factor * part
@@ -247,30 +299,37 @@ def fe_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     outcome = courses.outcome(ctx.t)
     events = np.flatnonzero(outcome >= 0)
     person, window, outcome = courses.rows[events], courses.cols[events], outcome[events]
-    ssa, level, programme = (getattr(courses, a)[events].astype(np.int64)
-                             for a in ("ssa", "level", "programme"))
+    ssa, level, programme = (
+        getattr(courses, a)[events].astype(np.int64) for a in ("ssa", "level", "programme")
+    )
     if ctx.revision:
         h = corrections.draws(ctx.seed, ctx.t, ctx.revision, people.ids[person], window)
-        level = np.where(corrections.amended(h, 0.02), corrections.other(h, level, np.arange(5)),
-                         level)
+        level = np.where(
+            corrections.amended(h, 0.02), corrections.other(h, level, np.arange(5)), level
+        )
         keep = ~corrections.dropped(h, 0.01)
-        person, ssa, level, programme, outcome = (a[keep] for a in (person, ssa, level,
-                                                                    programme, outcome))
+        person, ssa, level, programme, outcome = (
+            a[keep] for a in (person, ssa, level, programme, outcome)
+        )
     # One row per (person, subject, level, programme, outcome): the key of the share.
     combined = (((person * 15 + ssa) * 5 + level) * 3 + programme) * 3 + outcome
     _, first = np.unique(combined, return_index=True)
     keep = np.sort(first)
-    person, ssa, level, programme, outcome = (a[keep] for a in (person, ssa, level, programme,
-                                                                outcome))
-    return _batch(ctx, {
-        "person_token": ctx.person_tokens(people.ids[person]),
-        **ctx.common(len(person)),
-        "lad_code": _lads(people.lad[person]),
-        "ssa_tier1": _labels(v.SSA_TIER1, ssa),
-        "level": _labels(v.FE_LEVELS, level),
-        "programme": _labels(v.FE_PROGRAMMES, programme),
-        "outcome": _labels(v.FE_OUTCOMES, outcome),
-    })
+    person, ssa, level, programme, outcome = (
+        a[keep] for a in (person, ssa, level, programme, outcome)
+    )
+    return _batch(
+        ctx,
+        {
+            "person_token": ctx.person_tokens(people.ids[person]),
+            **ctx.common(len(person)),
+            "lad_code": _lads(people.lad[person]),
+            "ssa_tier1": _labels(v.SSA_TIER1, ssa),
+            "level": _labels(v.FE_LEVELS, level),
+            "programme": _labels(v.FE_PROGRAMMES, programme),
+            "outcome": _labels(v.FE_OUTCOMES, outcome),
+        },
+    )
 
 
 # --- BEIS business population ---------------------------------------------------------
@@ -283,20 +342,24 @@ def business_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     employment, turnover = firms.monthly(slots, ctx.t)
     if ctx.revision:
         h = corrections.draws(ctx.seed, ctx.t, ctx.revision, slots)
-        turnover = np.where(corrections.amended(h, 0.03),
-                            np.round(turnover * corrections.factor(h, 0.2)), turnover)
+        turnover = np.where(
+            corrections.amended(h, 0.03), np.round(turnover * corrections.factor(h, 0.2)), turnover
+        )
         keep = ~corrections.dropped(h, 0.005)
         slots, gen, employment, turnover = (a[keep] for a in (slots, gen, employment, turnover))
     n = len(slots)
-    return _batch(ctx, {
-        "enterprise_token": token_column(ctx.key, firms.references(slots, gen), np.arange(n)),
-        **ctx.common(n),
-        "lad_code": _lads(firms.lad[slots]),
-        "sic_section": _labels(v.SIC_SECTIONS, firms.sic[slots]),
-        "size_band": _labels(v.SIZE_BANDS, size_band(employment)),
-        "employment": pa.array(employment, pa.int64()),
-        "turnover": pa.array(turnover.astype(np.int64), pa.int64()),
-    })
+    return _batch(
+        ctx,
+        {
+            "enterprise_token": token_column(ctx.key, firms.references(slots, gen), np.arange(n)),
+            **ctx.common(n),
+            "lad_code": _lads(firms.lad[slots]),
+            "sic_section": _labels(v.SIC_SECTIONS, firms.sic[slots]),
+            "size_band": _labels(v.SIZE_BANDS, size_band(employment)),
+            "employment": pa.array(employment, pa.int64()),
+            "turnover": pa.array(turnover.astype(np.int64), pa.int64()),
+        },
+    )
 
 
 _BUILDERS: dict[str, tuple[Callable[[Month, int, int], pa.RecordBatch], Callable[[Month], int]]]

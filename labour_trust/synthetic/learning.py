@@ -26,21 +26,27 @@ START, ACHIEVEMENT, WITHDRAWAL = 0, 1, 2
 # Courses started per person-year, by kind (x3 under 25). Calibrated to ~0.2 M events
 # a month at scale 1.0.
 _COURSE_RATE = {WORKER: 0.011, CHURNER: 0.044, INACTIVE: 0.029}
-_PROGRAMME = rng.cumulative([  # by kind: apprenticeship, education & training, community
-    [0.65, 0.28, 0.07],
-    [0.2, 0.6, 0.2],
-    [0.08, 0.52, 0.40],
-])
-_LEVEL = rng.cumulative([  # Entry, 1, 2, 3, 4+ by programme
-    [0.0, 0.0, 0.45, 0.40, 0.15],
-    [0.15, 0.25, 0.35, 0.20, 0.05],
-    [0.55, 0.35, 0.10, 0.0, 0.0],
-])
-_SSA = rng.cumulative([  # 15 tier-1 sector subject areas by programme
-    [22, 1, 2, 12, 10, 5, 8, 2, 1, 0, 0, 0, 3, 0, 34],
-    [14, 6, 3, 7, 6, 6, 5, 3, 4, 1, 2, 12, 5, 20, 6],
-    [8, 1, 2, 1, 1, 8, 4, 4, 14, 3, 2, 14, 4, 30, 4],
-])
+_PROGRAMME = rng.cumulative(
+    [  # by kind: apprenticeship, education & training, community
+        [0.65, 0.28, 0.07],
+        [0.2, 0.6, 0.2],
+        [0.08, 0.52, 0.40],
+    ]
+)
+_LEVEL = rng.cumulative(
+    [  # Entry, 1, 2, 3, 4+ by programme
+        [0.0, 0.0, 0.45, 0.40, 0.15],
+        [0.15, 0.25, 0.35, 0.20, 0.05],
+        [0.55, 0.35, 0.10, 0.0, 0.0],
+    ]
+)
+_SSA = rng.cumulative(
+    [  # 15 tier-1 sector subject areas by programme
+        [22, 1, 2, 12, 10, 5, 8, 2, 1, 0, 0, 0, 3, 0, 34],
+        [14, 6, 3, 7, 6, 6, 5, 3, 4, 1, 2, 12, 5, 20, 6],
+        [8, 1, 2, 1, 1, 8, 4, 4, 14, 3, 2, 14, 4, 30, 4],
+    ]
+)
 _WITHDRAW = np.array([0.30, 0.15, 0.08])
 _JOB_AFTER = np.array([0.0, 0.45, 0.20])  # apprenticeships handled separately
 
@@ -88,20 +94,25 @@ def courses(people: Persons, t: int, seed: int, windows: int) -> Courses:
     r, c, h1, h2, start = r[keep], c[keep], h1[keep], h2[keep], start[keep]
     kind = people.kind[r]
     programme = rng.choice_by_group(rng.u16(h1, 2), kind, _PROGRAMME, 3)
-    length = np.choose(programme, [
-        12 + np.floor(13 * rng.u16(h1, 3)),
-        2 + np.floor(11 * rng.u16(h1, 3)),
-        1 + np.floor(3 * rng.u16(h1, 3)),
-    ]).astype(np.int64)
+    length = np.choose(
+        programme,
+        [
+            12 + np.floor(13 * rng.u16(h1, 3)),
+            2 + np.floor(11 * rng.u16(h1, 3)),
+            1 + np.floor(3 * rng.u16(h1, 3)),
+        ],
+    ).astype(np.int64)
     end = start + length
     withdrawn = rng.u16(h2, 1) < _WITHDRAW[programme]
     withdrawal = start + 1 + np.floor(rng.u16(h2, 2) * (length - 1)).astype(np.int64)
     level = rng.choice_by_group(rng.u16(h2, 3), programme, _LEVEL, 5)
     ssa = rng.choice_by_group(rng.u16(rng.hash64(h1, 3), 0), programme, _SSA, 15)
-    job_start, job_end = _jobs_after(rng.hash64(h1, 4), kind, programme, start, end, withdrawn,
-                                     withdrawal)
-    return Courses(r, c, start, end, withdrawn, withdrawal, programme, level, ssa,
-                   job_start, job_end)
+    job_start, job_end = _jobs_after(
+        rng.hash64(h1, 4), kind, programme, start, end, withdrawn, withdrawal
+    )
+    return Courses(
+        r, c, start, end, withdrawn, withdrawal, programme, level, ssa, job_start, job_end
+    )
 
 
 def _jobs_after(h, kind, programme, start, end, withdrawn, withdrawal):
@@ -111,7 +122,8 @@ def _jobs_after(h, kind, programme, start, end, withdrawn, withdrawal):
     apprentice = programme == APPRENTICESHIP
     after = ~withdrawn & (rng.u16(h, 2) < _JOB_AFTER[programme])
     job_start = np.where(apprentice, start, end + lag)
-    job_end = np.where(apprentice, np.where(withdrawn, withdrawal, end + length),
-                       end + lag + length)
+    job_end = np.where(
+        apprentice, np.where(withdrawn, withdrawal, end + length), end + lag + length
+    )
     has_job = (apprentice | after) & (kind == INACTIVE)
     return np.where(has_job, job_start, NEVER), np.where(has_job, job_end, NEVER)

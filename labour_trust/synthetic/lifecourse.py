@@ -36,11 +36,13 @@ SECOND_JOB_WINDOWS = 2
 # Regimes: indices into vocabulary.CONDITIONALITY_REGIMES.
 SFW, WWR, NWR, PLAN, PREP, WNR = range(6)
 _MAIN_REGIMES = np.array([SFW, NWR, PLAN, PREP])
-_MAIN_MIX = rng.cumulative([  # by kind: searching, no requirements, planning, preparing
-    [0.90, 0.04, 0.03, 0.03],
-    [0.72, 0.08, 0.08, 0.12],
-    [0.15, 0.68, 0.07, 0.10],
-])
+_MAIN_MIX = rng.cumulative(
+    [  # by kind: searching, no requirements, planning, preparing
+        [0.90, 0.04, 0.03, 0.03],
+        [0.72, 0.08, 0.08, 0.12],
+        [0.15, 0.68, 0.07, 0.10],
+    ]
+)
 _CLAIM_RATE = np.array([0.032, 0.6, 0.104])  # claim spells starting per person-year
 _MEAN_MONTHS = np.array([7.0, 30.0, 10.0, 12.0])  # by main regime
 _TO_WORK = np.array([[0.72, 0.10, 0.40, 0.30], [0.45, 0.06, 0.35, 0.25]])  # ladder, inactive
@@ -146,8 +148,9 @@ def _ladder(people: Persons, t: int, claims: Claims):
     suspended = (claims.exists & (claims.start <= t) & (t < claims.resume)).any(axis=1)
     resumed = np.where(claims.exists & (claims.resume <= t), claims.resume, NEVER).max(axis=1)
     rung = (t - people.phase) // people.tenure
-    epoch = np.maximum.reduce([people.phase + rung * people.tenure, resumed,
-                               people.month_turned_16()])
+    epoch = np.maximum.reduce(
+        [people.phase + rung * people.tenure, resumed, people.month_turned_16()]
+    )
     return epoch, ~suspended, resumed
 
 
@@ -158,14 +161,25 @@ def _entry_jobs(people: Persons, t: int, seed: int, claims: Claims, inactive: np
     claims = Claims(*(getattr(claims, f.name)[who] for f in fields(Claims)))
     shape = (len(who), learning.JOB_WINDOWS)
     after_claim = claims.exists & claims.to_work
-    start = np.concatenate([np.where(after_claim, claims.work_from, NEVER),
-                            courses.dense(courses.job_start, shape, NEVER)], axis=1)
-    end = np.concatenate([np.where(after_claim, claims.job_end, NEVER),
-                          courses.dense(courses.job_end, shape, NEVER)], axis=1)
+    start = np.concatenate(
+        [
+            np.where(after_claim, claims.work_from, NEVER),
+            courses.dense(courses.job_start, shape, NEVER),
+        ],
+        axis=1,
+    )
+    end = np.concatenate(
+        [
+            np.where(after_claim, claims.job_end, NEVER),
+            courses.dense(courses.job_end, shape, NEVER),
+        ],
+        axis=1,
+    )
     epoch = np.full(len(people), NEVER, dtype=np.int64)
     employed = np.zeros(len(people), dtype=bool)
-    epoch[who], employed[who] = _current_job(start, end, t, np.where(claims.exists, claims.start,
-                                                                     NEVER))
+    epoch[who], employed[who] = _current_job(
+        start, end, t, np.where(claims.exists, claims.start, NEVER)
+    )
     return epoch, employed
 
 
@@ -192,8 +206,7 @@ def _job(people, t, seed, firms, stream, epoch, employed) -> Job:
     identity = np.zeros(n, dtype=np.uint64)
     identity[who] = rng.hash64(rng.stream_key(seed, stream), people.ids[who], epoch[who])
     slot, generation, start = np.full(n, -1), np.zeros(n, dtype=np.int64), np.full(n, NEVER)
-    slot[who] = firms.choose(_work_lad(people.lad[who], identity[who]),
-                             rng.u32(identity[who], 1))
+    slot[who] = firms.choose(_work_lad(people.lad[who], identity[who]), rng.u32(identity[who], 1))
     generation[who], born = firms.generation(slot[who], t)
     start[who] = np.maximum(epoch[who], born)
     return Job(employed, slot, generation, start, identity)
@@ -244,8 +257,11 @@ def _claim_now(people: Persons, t: int, seed: int, claims: Claims, employed: np.
     claiming = on_main | in_work
     began = np.full(len(people), t, dtype=np.int64)
     on = np.flatnonzero(claiming)
-    began[on] = _claim_began(np.concatenate([main_start[on], work_start[on]], axis=1),
-                             np.concatenate([main_end[on], work_end[on]], axis=1), t)
+    began[on] = _claim_began(
+        np.concatenate([main_start[on], work_start[on]], axis=1),
+        np.concatenate([main_end[on], work_end[on]], axis=1),
+        t,
+    )
     # A claimant's regime follows their work: in work ⇒ a working regime, and vice versa.
     working = (regime == WWR) | (regime == WNR)
     regime = np.where(employed & ~working, np.where(regime == SFW, WWR, WNR), regime)
@@ -286,9 +302,11 @@ def _in_work_spells(people: Persons, t: int, seed: int):
     months = 1 + np.minimum(np.floor(-_IN_WORK_MONTHS[kind[r]] * np.log(rng.u16(h, 2))), 23)
     regime = np.where(rng.u16(h, 3) < 0.4, WWR, WNR).astype(np.int8)
     shape = (len(people), IN_WORK_WINDOWS)
-    return (rng.dense(shape, r, c, start, NEVER),
-            rng.dense(shape, r, c, start + months.astype(np.int64), NEVER),
-            rng.dense(shape, r, c, regime, WNR))
+    return (
+        rng.dense(shape, r, c, start, NEVER),
+        rng.dense(shape, r, c, start + months.astype(np.int64), NEVER),
+        rng.dense(shape, r, c, regime, WNR),
+    )
 
 
 __all__ = ["CHURNER", "INACTIVE", "WORKER", "MonthState", "month_state"]

@@ -83,8 +83,9 @@ def persons(seed: int, ids: np.ndarray) -> Persons:
     deprivation = geo.deprivation[lad]
     kind = _kind(rng.u16(h1, 2), deprivation, age0)
     # Months per job: churners 4-24, steady workers 3-10 years.
-    tenure = np.where(kind == CHURNER, 4 + np.floor(21 * rng.u16(h2, 0)),
-                      36 + np.floor(85 * rng.u16(h2, 0))).astype(np.int64)
+    tenure = np.where(
+        kind == CHURNER, 4 + np.floor(21 * rng.u16(h2, 0)), 36 + np.floor(85 * rng.u16(h2, 0))
+    ).astype(np.int64)
     disabled_p = np.choose(kind, [0.14, 0.25, 0.42])
     return Persons(
         ids=ids,

@@ -23,9 +23,17 @@ from labour_trust.trust.linkage import LinkageKey
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=1)
 
 
-def publish_month(spec: FeedSpec, month: str, uri: str, *, scale: float, seed: int,
-                  key: LinkageKey, revision: int = 0,
-                  storage_options: dict[str, str] | None = None) -> int:
+def publish_month(
+    spec: FeedSpec,
+    month: str,
+    uri: str,
+    *,
+    scale: float,
+    seed: int,
+    key: LinkageKey,
+    revision: int = 0,
+    storage_options: dict[str, str] | None = None,
+) -> int:
     """Generate one month of ``spec`` and commit it to the share at ``uri``; returns the
     new Delta version. Re-publishing a month replaces that month only."""
     month_index(month)  # validates the label before it goes into a predicate
@@ -40,12 +48,14 @@ def publish_month(spec: FeedSpec, month: str, uri: str, *, scale: float, seed: i
         partition_by=["month"],
         storage_options=options,
         writer_properties=WRITER_PROPERTIES,
-        commit_properties=CommitProperties(custom_metadata={
-            "labour_trust.publisher": spec.department,
-            "labour_trust.month": month,
-            "labour_trust.revision": str(revision),
-            "labour_trust.key_version": key.version,
-        }),
+        commit_properties=CommitProperties(
+            custom_metadata={
+                "labour_trust.publisher": spec.department,
+                "labour_trust.month": month,
+                "labour_trust.revision": str(revision),
+                "labour_trust.key_version": key.version,
+            }
+        ),
         # Table name and description go in the first commit only, so that later commits
         # carry no metadata action and read as pure data changes.
         **({} if exists else {"name": spec.name, "description": spec.description}),
@@ -53,9 +63,16 @@ def publish_month(spec: FeedSpec, month: str, uri: str, *, scale: float, seed: i
     return DeltaTable(uri, storage_options=options).version()
 
 
-def seed_shares(root: str, months: Iterable[str], *, scale: float, seed: int, key: LinkageKey,
-                feeds: Iterable[FeedSpec] = FEEDS,
-                storage_options: dict[str, str] | None = None) -> dict[str, int]:
+def seed_shares(
+    root: str,
+    months: Iterable[str],
+    *,
+    scale: float,
+    seed: int,
+    key: LinkageKey,
+    feeds: Iterable[FeedSpec] = FEEDS,
+    storage_options: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Publish revision 0 of every month of every feed under ``root``; returns each share's
     latest version."""
     months = list(months)
@@ -63,18 +80,35 @@ def seed_shares(root: str, months: Iterable[str], *, scale: float, seed: int, ke
     for spec in feeds:
         uri = share_uri(root, spec.department, spec.table)
         for month in months:
-            versions[spec.name] = publish_month(spec, month, uri, scale=scale, seed=seed, key=key,
-                                                storage_options=storage_options)
+            versions[spec.name] = publish_month(
+                spec, month, uri, scale=scale, seed=seed, key=key, storage_options=storage_options
+            )
     return versions
 
 
-def republish_month(root: str, spec: FeedSpec, month: str, *, scale: float, seed: int,
-                    key: LinkageKey, revision: int,
-                    storage_options: dict[str, str] | None = None) -> int:
+def republish_month(
+    root: str,
+    spec: FeedSpec,
+    month: str,
+    *,
+    scale: float,
+    seed: int,
+    key: LinkageKey,
+    revision: int,
+    storage_options: dict[str, str] | None = None,
+) -> int:
     """A department's correction of one month: revision ≥ 1 changes a few percent of rows.
     Returns the new Delta version."""
     if revision < 1:
         raise ValueError(f"A correction has revision >= 1, not {revision}")
     uri = share_uri(root, spec.department, spec.table)
-    return publish_month(spec, month, uri, scale=scale, seed=seed, key=key, revision=revision,
-                         storage_options=storage_options)
+    return publish_month(
+        spec,
+        month,
+        uri,
+        scale=scale,
+        seed=seed,
+        key=key,
+        revision=revision,
+        storage_options=storage_options,
+    )

@@ -40,8 +40,10 @@ def hash64(key: np.uint64, *parts: np.ndarray | int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = np.asarray(key, dtype=U64)
         for part in parts:
-            p = np.asarray(part).astype(np.int64).view(U64) if np.ndim(part) else U64(
-                int(part) & 0xFFFFFFFFFFFFFFFF
+            p = (
+                np.asarray(part).astype(np.int64).view(U64)
+                if np.ndim(part)
+                else U64(int(part) & 0xFFFFFFFFFFFFFFFF)
             )
             h = _mix((h ^ p) * _GOLDEN + _GOLDEN)
         return h

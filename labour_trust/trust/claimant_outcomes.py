@@ -132,38 +132,62 @@ WHERE l.pay_m6 IS NOT NULL
 """
 
 _COHORT = (
-    (UC, "person_token"), (UC, "lad_code"), (UC, "month"), (UC, "conditionality_regime"),
+    (UC, "person_token"),
+    (UC, "lad_code"),
+    (UC, "month"),
+    (UC, "conditionality_regime"),
 )
 _M3 = (*_COHORT, (PAYE, "person_token"), (PAYE, "month"))
 _PAY = (*_M3, (PAYE, "gross_pay_month"))
 
 COLUMNS = (
     *area_columns(UC),
-    Column("group_type", pa.string(),
-           "Breakdown of the cohort: 'all', 'age_band', 'sex' or 'disability'.", "dimension",
-           ((UC, "age_band"), (UC, "sex"), (UC, "disability"))),
-    Column("group_value", pa.string(),
-           f"Value within group_type: 'all'; an age band; F/M; '{DISABLED}'/'{NOT_DISABLED}'.",
-           "dimension", ((UC, "age_band"), (UC, "sex"), (UC, "disability"))),
-    count("cohort",
-          f"UC claimants in regime '{SEARCHING_FOR_WORK}' in month m (area of the claim).",
-          _COHORT),
-    nullable_count("employed_m3",
-                   "Cohort members with PAYE employment in month m+3 (null while m+3 is "
-                   "not yet available).", _M3),
-    nullable_count("employed_m6",
-                   "Cohort members with PAYE employment in month m+6 (null while m+6 is "
-                   "not yet available).", _M3),
+    Column(
+        "group_type",
+        pa.string(),
+        "Breakdown of the cohort: 'all', 'age_band', 'sex' or 'disability'.",
+        "dimension",
+        ((UC, "age_band"), (UC, "sex"), (UC, "disability")),
+    ),
+    Column(
+        "group_value",
+        pa.string(),
+        f"Value within group_type: 'all'; an age band; F/M; '{DISABLED}'/'{NOT_DISABLED}'.",
+        "dimension",
+        ((UC, "age_band"), (UC, "sex"), (UC, "disability")),
+    ),
+    count(
+        "cohort",
+        f"UC claimants in regime '{SEARCHING_FOR_WORK}' in month m (area of the claim).",
+        _COHORT,
+    ),
+    nullable_count(
+        "employed_m3",
+        "Cohort members with PAYE employment in month m+3 (null while m+3 is not yet available).",
+        _M3,
+    ),
+    nullable_count(
+        "employed_m6",
+        "Cohort members with PAYE employment in month m+6 (null while m+6 is not yet available).",
+        _M3,
+    ),
     share("share_employed_m3", "employed_m3 / cohort (a fraction; null if cohort is 0).", _M3),
     share("share_employed_m6", "employed_m6 / cohort (a fraction; null if cohort is 0).", _M3),
-    *magnitude("median_pay_m6",
-               "Median monthly gross pay in m+6 (summed over the person's jobs) of cohort "
-               "members employed at m+6; interpolated median, quantile_cont(pay, 0.5).",
-               _PAY, look_ahead=True),
-    Column("provisional", pa.bool_(),
-           "True while month m+3 or m+6 is not yet in the PAYE share: figures for the "
-           "missing month are null and will be filled in when it arrives.", "flag",
-           ((PAYE, "month"),)),
+    *magnitude(
+        "median_pay_m6",
+        "Median monthly gross pay in m+6 (summed over the person's jobs) of cohort "
+        "members employed at m+6; interpolated median, quantile_cont(pay, 0.5).",
+        _PAY,
+        look_ahead=True,
+    ),
+    Column(
+        "provisional",
+        pa.bool_(),
+        "True while month m+3 or m+6 is not yet in the PAYE share: figures for the "
+        "missing month are null and will be filled in when it arrives.",
+        "flag",
+        ((PAYE, "month"),),
+    ),
 )
 
 DATASET = TrustDataset(

@@ -75,9 +75,7 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, month: str) -> pa.Table:
     return con.sql(sql, params=month_params(sql, month)).to_arrow_table()
 
 
-def compute(
-    con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: str
-) -> pa.Table:
+def compute(con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: str) -> pa.Table:
     """The dataset's rows for partition month ``month`` ('YYYY-MM'), in its declared schema."""
     ds = _dataset(dataset)
     return _run(con, ds.sql, month).cast(ds.schema)
@@ -97,12 +95,9 @@ def compute_many(
     try:
         for stage in shared:
             sql = stage_sql(stage, done)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {sql}",
-                        month_params(sql, month))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {sql}", month_params(sql, month))
             done |= {stage}
-        return {
-            ds.name: _run(con, ds.sql_given(done), month).cast(ds.schema) for ds in selected
-        }
+        return {ds.name: _run(con, ds.sql_given(done), month).cast(ds.schema) for ds in selected}
     finally:
         for stage in done:
             con.execute(f"DROP TABLE IF EXISTS temp.{stage}")

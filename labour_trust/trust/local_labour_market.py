@@ -32,8 +32,12 @@ SIZE_COLUMNS = {band: f"enterprises_{snake(band.split()[0])}" for band in SIZE_B
 _ZERO_FILLED = {
     "uc": ("uc_claimants", *REGIME_COLUMNS.values(), "uc_claimants_in_paye"),
     "pp": ("paye_employees",),
-    "fe": ("fe_starts", "fe_starts_contributors", "fe_achievements",
-           "fe_achievements_contributors"),
+    "fe": (
+        "fe_starts",
+        "fe_starts_contributors",
+        "fe_achievements",
+        "fe_achievements_contributors",
+    ),
     "bp": ("enterprises", *SIZE_COLUMNS.values()),
 }
 
@@ -96,7 +100,6 @@ bp_agg AS (
 )"""
 
 
-
 def _zero_filled(*aliases: str) -> str:
     return ",\n".join(
         f"    coalesce({alias}.{c}, 0) AS {c}" for alias in aliases for c in _ZERO_FILLED[alias]
@@ -140,30 +143,51 @@ COLUMNS = (
     *area_columns(UC, PAYE, FE, BP),
     count("uc_claimants", "Universal Credit claimants resident in the area.", _UC),
     *(
-        count(c, f"UC claimants in conditionality regime '{r}'.",
-              (*_UC, (UC, "conditionality_regime")))
+        count(
+            c,
+            f"UC claimants in conditionality regime '{r}'.",
+            (*_UC, (UC, "conditionality_regime")),
+        )
         for r, c in REGIME_COLUMNS.items()
     ),
-    count("uc_claimants_in_paye",
-          "UC claimants (area of the UC claim) who also had PAYE employment in month m, "
-          "linked by person token; a claimant with several jobs counts once.",
-          (*_UC, (PAYE, "person_token"))),
-    count("paye_employees",
-          "Distinct persons resident in the area with PAYE employment in month m.",
-          _PAYE_PERSON),
-    *magnitude("median_pay",
-               "Median monthly gross pay per employed person (pay summed over the person's "
-               "jobs in month m); interpolated median, DuckDB quantile_cont(pay, 0.5).", _PAY),
-    *magnitude("mean_pay",
-               "Mean monthly gross pay per employed person (pay summed over the person's jobs).",
-               _PAY),
-    count("fe_starts", "FE learning starts (events with outcome 'start') in month m.", _FE,
-          contributors="fe_starts_contributors"),
+    count(
+        "uc_claimants_in_paye",
+        "UC claimants (area of the UC claim) who also had PAYE employment in month m, "
+        "linked by person token; a claimant with several jobs counts once.",
+        (*_UC, (PAYE, "person_token")),
+    ),
+    count(
+        "paye_employees",
+        "Distinct persons resident in the area with PAYE employment in month m.",
+        _PAYE_PERSON,
+    ),
+    *magnitude(
+        "median_pay",
+        "Median monthly gross pay per employed person (pay summed over the person's "
+        "jobs in month m); interpolated median, DuckDB quantile_cont(pay, 0.5).",
+        _PAY,
+    ),
+    *magnitude(
+        "mean_pay",
+        "Mean monthly gross pay per employed person (pay summed over the person's jobs).",
+        _PAY,
+    ),
+    count(
+        "fe_starts",
+        "FE learning starts (events with outcome 'start') in month m.",
+        _FE,
+        contributors="fe_starts_contributors",
+    ),
     contributors_of("fe_starts_contributors", "Distinct learners behind fe_starts.", _FE),
-    count("fe_achievements", "FE achievements (events with outcome 'achievement') in month m.",
-          _FE, contributors="fe_achievements_contributors"),
-    contributors_of("fe_achievements_contributors", "Distinct learners behind fe_achievements.",
-                    _FE),
+    count(
+        "fe_achievements",
+        "FE achievements (events with outcome 'achievement') in month m.",
+        _FE,
+        contributors="fe_achievements_contributors",
+    ),
+    contributors_of(
+        "fe_achievements_contributors", "Distinct learners behind fe_achievements.", _FE
+    ),
     count("enterprises", "Active enterprises located in the area.", _BP),
     *(
         count(c, f"Active enterprises in size band '{s}'.", (*_BP, (BP, "size_band")))

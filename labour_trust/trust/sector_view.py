@@ -154,26 +154,44 @@ _BP = ((BP, "enterprise_token"), (BP, "lad_code"), (BP, "sic_section"))
 
 COLUMNS = (
     *area_columns(PAYE, BP),
-    Column("sic_section", pa.string(),
-           "SIC 2007 section (A–U) of the employer or enterprise, or 'Total'.", "dimension",
-           ((PAYE, "sic_section"), (BP, "sic_section"))),
-    count("employees",
-          "Distinct persons resident in the area with a PAYE job in the section in month m. "
-          "A person with jobs in two sections counts in each, and once in Total, so Total "
-          "can be less than the sum of the sections.", _JOB),
-    *magnitude("median_pay",
-               "Median monthly gross pay per job (not per person) in the cell; interpolated "
-               "median, DuckDB quantile_cont(pay, 0.5).", (*_JOB, (PAYE, "gross_pay_month"))),
-    count("new_hires",
-          "Distinct persons with a job in the section whose start_date falls in month m.",
-          _HIRE),
-    count("hires_from_uc",
-          "New hires (as new_hires) who were Universal Credit claimants in month m-1.",
-          (*_HIRE, (UC, "person_token"), (UC, "month"))),
+    Column(
+        "sic_section",
+        pa.string(),
+        "SIC 2007 section (A–U) of the employer or enterprise, or 'Total'.",
+        "dimension",
+        ((PAYE, "sic_section"), (BP, "sic_section")),
+    ),
+    count(
+        "employees",
+        "Distinct persons resident in the area with a PAYE job in the section in month m. "
+        "A person with jobs in two sections counts in each, and once in Total, so Total "
+        "can be less than the sum of the sections.",
+        _JOB,
+    ),
+    *magnitude(
+        "median_pay",
+        "Median monthly gross pay per job (not per person) in the cell; interpolated "
+        "median, DuckDB quantile_cont(pay, 0.5).",
+        (*_JOB, (PAYE, "gross_pay_month")),
+    ),
+    count(
+        "new_hires",
+        "Distinct persons with a job in the section whose start_date falls in month m.",
+        _HIRE,
+    ),
+    count(
+        "hires_from_uc",
+        "New hires (as new_hires) who were Universal Credit claimants in month m-1.",
+        (*_HIRE, (UC, "person_token"), (UC, "month")),
+    ),
     count("enterprises", "Active enterprises in the area and section.", _BP),
-    *magnitude("enterprise_employment",
-               "Employment (headcount) summed over the active enterprises of the cell.",
-               (*_BP, (BP, "employment")), who="enterprises", type=pa.int64()),
+    *magnitude(
+        "enterprise_employment",
+        "Employment (headcount) summed over the active enterprises of the cell.",
+        (*_BP, (BP, "employment")),
+        who="enterprises",
+        type=pa.int64(),
+    ),
 )
 
 DATASET = TrustDataset(

@@ -109,31 +109,47 @@ FROM linked l
 WHERE l.pay_m6 IS NOT NULL
 """
 
-_ACH = ((FE, "person_token"), (FE, "lad_code"), (FE, "outcome"), (FE, "ssa_tier1"),
-        (FE, "level"))
+_ACH = ((FE, "person_token"), (FE, "lad_code"), (FE, "outcome"), (FE, "ssa_tier1"), (FE, "level"))
 _M6 = (*_ACH, (PAYE, "person_token"), (PAYE, "month"))
 
 COLUMNS = (
     *area_columns(FE),
-    Column("ssa_tier1", pa.string(), "Sector subject area (tier 1) of the achievement, or "
-           "'Total'.", "dimension", ((FE, "ssa_tier1"),)),
-    Column("level", pa.string(), "Level of the achievement, or 'Total'.", "dimension",
-           ((FE, "level"),)),
-    count("achievers",
-          "Distinct persons with an FE achievement in the cell in month m. A person achieving "
-          "in two subjects or levels counts in each, and once in Total.", _ACH),
-    nullable_count("employed_m6",
-                   "Achievers with PAYE employment in month m+6 (null while m+6 is not yet "
-                   "available).", _M6),
-    share("share_employed_m6", "employed_m6 / achievers (a fraction; null if no achievers).",
-          _M6),
-    *magnitude("median_pay_m6",
-               "Median monthly gross pay in m+6 (summed over the person's jobs) of achievers "
-               "employed at m+6; interpolated median, quantile_cont(pay, 0.5).",
-               (*_M6, (PAYE, "gross_pay_month")), look_ahead=True),
-    Column("provisional", pa.bool_(),
-           "True while month m+6 is not yet in the PAYE share (m+6 figures null).", "flag",
-           ((PAYE, "month"),)),
+    Column(
+        "ssa_tier1",
+        pa.string(),
+        "Sector subject area (tier 1) of the achievement, or 'Total'.",
+        "dimension",
+        ((FE, "ssa_tier1"),),
+    ),
+    Column(
+        "level", pa.string(), "Level of the achievement, or 'Total'.", "dimension", ((FE, "level"),)
+    ),
+    count(
+        "achievers",
+        "Distinct persons with an FE achievement in the cell in month m. A person achieving "
+        "in two subjects or levels counts in each, and once in Total.",
+        _ACH,
+    ),
+    nullable_count(
+        "employed_m6",
+        "Achievers with PAYE employment in month m+6 (null while m+6 is not yet available).",
+        _M6,
+    ),
+    share("share_employed_m6", "employed_m6 / achievers (a fraction; null if no achievers).", _M6),
+    *magnitude(
+        "median_pay_m6",
+        "Median monthly gross pay in m+6 (summed over the person's jobs) of achievers "
+        "employed at m+6; interpolated median, quantile_cont(pay, 0.5).",
+        (*_M6, (PAYE, "gross_pay_month")),
+        look_ahead=True,
+    ),
+    Column(
+        "provisional",
+        pa.bool_(),
+        "True while month m+6 is not yet in the PAYE share (m+6 figures null).",
+        "flag",
+        ((PAYE, "month"),),
+    ),
 )
 
 DATASET = TrustDataset(

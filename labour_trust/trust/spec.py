@@ -88,8 +88,10 @@ class TrustDataset:
         """Output schema. Every field is nullable in Arrow terms, as after a round trip
         through the DuckDB warehouse; ``Column.nullable`` says which may hold nulls."""
         return pa.schema(
-            [pa.field(c.name, c.type, metadata={"description": c.description})
-             for c in self.column_specs]
+            [
+                pa.field(c.name, c.type, metadata={"description": c.description})
+                for c in self.column_specs
+            ]
         )
 
     @property

@@ -55,7 +55,6 @@ AREAS_CTE = f"""areas AS (
 )"""
 
 
-
 def lad_area(alias: str = "l") -> str:
     """The area a grouping-set row belongs to: the LAD, else (LAD grouped out) the ITL1
     region, else the UK. Codes never collide across levels, so one key column is enough."""
@@ -78,52 +77,87 @@ REGION_LEVEL_AREA = f"CASE lvl.n WHEN 2 THEN l.itl1_code ELSE {lit(UK_CODE)} END
 
 # ---------------------------------------------------------------------------- columns
 
+
 def area_columns(*shares: str) -> tuple[Column, ...]:
     lad = tuple((s, "lad_code") for s in shares)
     return (
-        Column("month", pa.string(), "Partition month m (YYYY-MM).", "dimension",
-               tuple((s, "month") for s in shares)),
-        Column("area_code", pa.string(),
-               f"GSS code of the LAD, ITL1 code of the region, or {UK_CODE} for the UK.",
-               "dimension", lad),
+        Column(
+            "month",
+            pa.string(),
+            "Partition month m (YYYY-MM).",
+            "dimension",
+            tuple((s, "month") for s in shares),
+        ),
+        Column(
+            "area_code",
+            pa.string(),
+            f"GSS code of the LAD, ITL1 code of the region, or {UK_CODE} for the UK.",
+            "dimension",
+            lad,
+        ),
         Column("area_name", pa.string(), "Name of the area.", "attribute", lad),
-        Column("area_level", pa.string(), "Geographic level: 'lad', 'itl1' or 'uk'.",
-               "attribute", lad),
-        Column("parent_code", pa.string(),
-               "Code of the enclosing area (LAD → ITL1 → UK); null for the UK.", "attribute",
-               lad, nullable=True),
+        Column(
+            "area_level", pa.string(), "Geographic level: 'lad', 'itl1' or 'uk'.", "attribute", lad
+        ),
+        Column(
+            "parent_code",
+            pa.string(),
+            "Code of the enclosing area (LAD → ITL1 → UK); null for the UK.",
+            "attribute",
+            lad,
+            nullable=True,
+        ),
     )
 
 
-def count(name: str, description: str, lineage: tuple[tuple[str, str], ...],
-          contributors: str | None = None) -> Column:
+def count(
+    name: str,
+    description: str,
+    lineage: tuple[tuple[str, str], ...],
+    contributors: str | None = None,
+) -> Column:
     """A count of persons (its own contributor count) or of events (``contributors`` set)."""
     return Column(name, pa.int64(), description, "count", lineage, contributors or name)
 
 
-def contributors_of(name: str, description: str,
-                    lineage: tuple[tuple[str, str], ...]) -> Column:
+def contributors_of(name: str, description: str, lineage: tuple[tuple[str, str], ...]) -> Column:
     """Number of distinct contributors behind an event count: not itself for publication."""
     return Column(name, pa.int64(), description, "contributors", lineage)
 
 
-def nullable_count(name: str, description: str,
-                   lineage: tuple[tuple[str, str], ...]) -> Column:
+def nullable_count(name: str, description: str, lineage: tuple[tuple[str, str], ...]) -> Column:
     return Column(name, pa.int64(), description, "count", lineage, name, nullable=True)
 
 
-def magnitude(name: str, description: str, lineage: tuple[tuple[str, str], ...],
-              who: str = "persons", *, look_ahead: bool = False,
-              type: pa.DataType | None = None) -> tuple[Column, Column]:
+def magnitude(
+    name: str,
+    description: str,
+    lineage: tuple[tuple[str, str], ...],
+    who: str = "persons",
+    *,
+    look_ahead: bool = False,
+    type: pa.DataType | None = None,
+) -> tuple[Column, Column]:
     """A magnitude and its ``<name>_contributors`` column (null too when ``look_ahead``
     figures are not yet available)."""
     return (
-        Column(name, type or pa.float64(), description, "magnitude", lineage,
-               f"{name}_contributors",
-               nullable=True),
-        Column(f"{name}_contributors", pa.int64(),
-               f"Number of {who} behind {name}.", "contributors", lineage,
-               nullable=look_ahead),
+        Column(
+            name,
+            type or pa.float64(),
+            description,
+            "magnitude",
+            lineage,
+            f"{name}_contributors",
+            nullable=True,
+        ),
+        Column(
+            f"{name}_contributors",
+            pa.int64(),
+            f"Number of {who} behind {name}.",
+            "contributors",
+            lineage,
+            nullable=look_ahead,
+        ),
     )
 
 

@@ -16,9 +16,7 @@ def tree(regions: Mapping[str, Sequence[str]], root: str = "UK") -> dict[str, st
     return parent
 
 
-def area_table(
-    leaves: Mapping[str, Mapping[str, int]], parent: Mapping[str, str]
-) -> pa.Table:
+def area_table(leaves: Mapping[str, Mapping[str, int]], parent: Mapping[str, str]) -> pa.Table:
     """Rows for every leaf and every ancestor (sums), columns as given per leaf."""
     columns = list(next(iter(leaves.values())))
     totals: dict[str, dict[str, int]] = {}
@@ -30,11 +28,11 @@ def area_table(
                 row[c] += values[c]
             node = parent.get(node)
     # Leaves first, then regions, then the root: predictable row positions for tests.
-    areas = list(leaves) + sorted((a for a in totals if a not in leaves),
-                                  key=lambda a: (a not in parent, a))
+    areas = list(leaves) + sorted(
+        (a for a in totals if a not in leaves), key=lambda a: (a not in parent, a)
+    )
     return pa.table(
-        {"area": areas, **{c: pa.array([totals[a][c] for a in areas], pa.int64())
-                           for c in columns}}
+        {"area": areas, **{c: pa.array([totals[a][c] for a in areas], pa.int64()) for c in columns}}
     )
 
 
@@ -53,5 +51,4 @@ def area_description(
 
 
 def cells(table: pa.Table, column: str, key: str = "area") -> dict[str, object]:
-    return dict(zip(table.column(key).to_pylist(), table.column(column).to_pylist(),
-                    strict=True))
+    return dict(zip(table.column(key).to_pylist(), table.column(column).to_pylist(), strict=True))

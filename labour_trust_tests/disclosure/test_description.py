@@ -51,7 +51,8 @@ def test_description_from_yaml_round_trips(tmp_path: Path):
     assert d.dimension_columns == ("month", "area_code")
     assert d.dimensions[1].parent["E06000001"] == "TLC"
     assert d.column_groups[0].parent == {
-        "claimants_searching": "claimants_total", "claimants_planning": "claimants_total"
+        "claimants_searching": "claimants_total",
+        "claimants_planning": "claimants_total",
     }
     assert d.additive_columns == d.counts
     assert d.magnitude("median_pay").additive is False
@@ -68,8 +69,11 @@ def test_description_from_yaml_round_trips(tmp_path: Path):
         ({"dimensions": [{"column": "x", "parent": {"a": "b", "b": "a"}}]}, "cycle"),
         ({"dimensions": [{"column": "x", "hierarchy": "mars"}]}, "unknown hierarchy"),
         (
-            {"counts": ["a"], "magnitudes": [{"column": "s", "statistic": "sum"}],
-             "column_groups": [{"name": "g", "parent": {"a": "s"}}]},
+            {
+                "counts": ["a"],
+                "magnitudes": [{"column": "s", "statistic": "sum"}],
+                "column_groups": [{"name": "g", "parent": {"a": "s"}}],
+            },
             "only count columns or only sum magnitudes",
         ),
     ],
@@ -101,11 +105,10 @@ def test_table_must_match_its_description():
 
 def test_equations_cover_hierarchy_and_column_groups():
     parent = tree({"R1": ["L1", "L2"], "R2": ["L3"]})
-    table = area_table(
-        {k: {"a": 1, "b": 2, "t": 3} for k in ("L1", "L2", "L3")}, parent
+    table = area_table({k: {"a": 1, "b": 2, "t": 3} for k in ("L1", "L2", "L3")}, parent)
+    d = area_description(
+        parent, ["a", "b", "t"], [ColumnGroup.total("g", "t", ["a", "b"], attribute=True)]
     )
-    d = area_description(parent, ["a", "b", "t"],
-                         [ColumnGroup.total("g", "t", ["a", "b"], attribute=True)])
     grid = build_grid(table, d)
     # 3 regional/UK parents × 3 columns + 6 rows × 1 column group
     assert len(grid.equations) == 3 * 3 + 6

@@ -29,10 +29,11 @@ def _primaries_only(table: pa.Table, description, policy) -> pa.Table:
     blank = set(count_primaries(grid, policy))
     out = table
     for c, column in enumerate(grid.additive):
-        values = [None if grid.cell(r, c) in blank else v
-                  for r, v in enumerate(table.column(column).to_pylist())]
-        out = out.set_column(out.column_names.index(column), column, pa.array(values,
-                                                                              pa.int64()))
+        values = [
+            None if grid.cell(r, c) in blank else v
+            for r, v in enumerate(table.column(column).to_pylist())
+        ]
+        out = out.set_column(out.column_names.index(column), column, pa.array(values, pa.int64()))
     return out
 
 
@@ -43,7 +44,9 @@ def _suppressed(result, column):
 # -- the differencing attack ACRO misses -----------------------------------------------------
 
 ROW = TableDescription(
-    "row", (Dimension("area"),), counts=("a", "b", "total"),
+    "row",
+    (Dimension("area"),),
+    counts=("a", "b", "total"),
     column_groups=(ColumnGroup.total("ab", "total", ["a", "b"], attribute=False),),
 )
 ROW_TABLE = pa.table({"area": ["X"], "a": [4], "b": [30], "total": [34]})
@@ -82,7 +85,8 @@ def test_suppressed_lad_in_a_region_with_a_published_total():
     report = audit(result.table, d, NO_ROUNDING)
     assert report.passed
     assert {(i.cell["area"], i.lower, i.upper) for i in report.intervals} == {
-        ("L1", 0, 28), ("L3", 0, 28)
+        ("L1", 0, 28),
+        ("L3", 0, 28),
     }
 
 
@@ -107,8 +111,9 @@ def test_two_dimensional_table_with_row_and_column_margins():
         rows[(r, "Total")] = rows[(r, "F")] + rows[(r, "M")]
     for s in ("F", "M", "Total"):
         rows[("UK", s)] = rows[("R1", s)] + rows[("R2", s)]
-    table = pa.table({"area": [k[0] for k in rows], "sex": [k[1] for k in rows],
-                      "n": list(rows.values())})
+    table = pa.table(
+        {"area": [k[0] for k in rows], "sex": [k[1] for k in rows], "n": list(rows.values())}
+    )
     result = apply_policy(table, d, NO_ROUNDING)
     hidden = {(r["area"], r["sex"]) for r in result.table.to_pylist() if r["n"] is None}
     assert hidden == set(interior)  # the cheapest cycle: the 2 × 2 rectangle
@@ -119,8 +124,10 @@ def test_two_dimensional_table_with_row_and_column_margins():
 def test_disclosive_zeros_are_suppressed_and_protected():
     groups = [ColumnGroup.total("regime", "total", ["searching", "planning"], attribute=True)]
     parent = tree({"R1": ["L1", "L2"]})
-    leaves = {"L1": {"searching": 20, "planning": 0, "total": 20},
-              "L2": {"searching": 35, "planning": 15, "total": 50}}
+    leaves = {
+        "L1": {"searching": 20, "planning": 0, "total": 20},
+        "L2": {"searching": 35, "planning": 15, "total": 50},
+    }
     table = area_table(leaves, parent)
     d = area_description(parent, ["searching", "planning", "total"], groups)
     result = apply_policy(table, d, NO_ROUNDING)
@@ -130,13 +137,14 @@ def test_disclosive_zeros_are_suppressed_and_protected():
 
 
 def test_independent_months_are_separate_problems():
-    d = TableDescription("m", (Dimension("month"), Dimension("area", parent=PARENT)),
-                         counts=("n",))
+    d = TableDescription("m", (Dimension("month"), Dimension("area", parent=PARENT)), counts=("n",))
     one = area_table(LEAVES, PARENT)
-    months = pa.concat_tables([
-        one.append_column("month", pa.array(["2025-01"] * one.num_rows)),
-        one.append_column("month", pa.array(["2025-02"] * one.num_rows)),
-    ]).select(["month", "area", "n"])
+    months = pa.concat_tables(
+        [
+            one.append_column("month", pa.array(["2025-01"] * one.num_rows)),
+            one.append_column("month", pa.array(["2025-02"] * one.num_rows)),
+        ]
+    ).select(["month", "area", "n"])
     result = apply_policy(months, d, NO_ROUNDING)
     assert result.loss.primary == 2 and result.loss.secondary == 2
     assert audit(result.table, d, NO_ROUNDING).passed
@@ -144,22 +152,29 @@ def test_independent_months_are_separate_problems():
 
 # -- rounding, statuses, magnitudes, export -----------------------------------------------------
 
+
 def _mixed():
     d = TableDescription(
-        "mixed", (Dimension("area"),), counts=("n",),
+        "mixed",
+        (Dimension("area"),),
+        counts=("n",),
         magnitudes=(Magnitude("median_pay", statistic="median", unit="earnings"),),
         derived=(Derived("rate", ("n",), unit="percentage"),),
     )
-    table = pa.table({
-        "area": ["A", "B", "C", "D", "E"],
-        "n": [12, 13, 20, 7, 0],
-        "median_pay": [1234.0, 1250.0, 1999.0, 1500.0, None],
-        "rate": [12.35, 3.04, 5.0, 1.0, None],
-    })
-    contributors = pa.table({
-        "area": [a for a in "ABCD" for _ in range(12)] + ["E"] * 3,
-        "value": [1000.0 + i for i in range(48)] + [5.0] * 3,
-    })
+    table = pa.table(
+        {
+            "area": ["A", "B", "C", "D", "E"],
+            "n": [12, 13, 20, 7, 0],
+            "median_pay": [1234.0, 1250.0, 1999.0, 1500.0, None],
+            "rate": [12.35, 3.04, 5.0, 1.0, None],
+        }
+    )
+    contributors = pa.table(
+        {
+            "area": [a for a in "ABCD" for _ in range(12)] + ["E"] * 3,
+            "value": [1000.0 + i for i in range(48)] + [5.0] * 3,
+        }
+    )
     return table, d, contributors
 
 
@@ -199,14 +214,26 @@ def test_human_export_marks_c_and_z(tmp_path):
 
 # -- sums: dominance and secondary suppression in money -----------------------------------------
 
+
 def test_dominated_sum_is_protected_through_the_hierarchy():
     parent = tree({"R1": ["L1", "L2"], "R2": ["L3", "L4"]})
-    d = TableDescription("turnover", (Dimension("area", parent=parent),),
-                         magnitudes=(Magnitude("turnover", statistic="sum", unit="value"),))
-    firms = {"L1": [9000.0] + [10.0] * 11, "L2": [500.0] * 12, "L3": [400.0] * 12,
-             "L4": [300.0] * 12}
-    contributors = pa.table({"area": [a for a, vs in firms.items() for _ in vs],
-                             "value": [v for vs in firms.values() for v in vs]})
+    d = TableDescription(
+        "turnover",
+        (Dimension("area", parent=parent),),
+        magnitudes=(Magnitude("turnover", statistic="sum", unit="value"),),
+    )
+    firms = {
+        "L1": [9000.0] + [10.0] * 11,
+        "L2": [500.0] * 12,
+        "L3": [400.0] * 12,
+        "L4": [300.0] * 12,
+    }
+    contributors = pa.table(
+        {
+            "area": [a for a, vs in firms.items() for _ in vs],
+            "value": [v for vs in firms.values() for v in vs],
+        }
+    )
     leaves = {a: {"turnover": int(sum(vs))} for a, vs in firms.items()}
     table = area_table(leaves, parent)
     result = apply_policy(table, d, DisclosurePolicy(), contributors=contributors)
@@ -223,8 +250,14 @@ def test_linprog_fallback_gives_a_protected_result_too():
     grid = build_grid(table, d)
     primaries = set(count_primaries(grid, NO_ROUNDING))
     flat = grid.values.ravel()
-    out = suppress_secondary(grid, primaries, (flat, flat), {"n": Criterion("count", 10)},
-                             NO_ROUNDING, force_linprog=True)
+    out = suppress_secondary(
+        grid,
+        primaries,
+        (flat, flat),
+        {"n": Criterion("count", 10)},
+        NO_ROUNDING,
+        force_linprog=True,
+    )
     assert {grid.keys[grid.locate(c)[0]][0] for c in out.suppressed} == {"L1", "L3"}
 
 
@@ -245,20 +278,25 @@ def test_without_cleanup_still_protected():
 def test_event_counts_with_few_people_and_unavailable_outcomes():
     parent = tree({"R1": ["L1", "L2"]})
     d = TableDescription(
-        "fe", (Dimension("area", parent=parent),),
+        "fe",
+        (Dimension("area", parent=parent),),
         counts=("fe_starts", "in_work_6m"),
         magnitudes=(Magnitude("median_pay", statistic="median", dominance=False),),
-        contributor_counts={"fe_starts": "fe_starts_learners",
-                            "median_pay": "median_pay_contributors"},
+        contributor_counts={
+            "fe_starts": "fe_starts_learners",
+            "median_pay": "median_pay_contributors",
+        },
     )
-    table = pa.table({
-        "area": ["L1", "L2", "R1", "UK"],
-        "fe_starts": [12, 40, 52, 52],
-        "fe_starts_learners": [3, 35, 38, 38],  # twelve starts by three learners
-        "in_work_6m": pa.array([None] * 4, pa.int64()),  # look-ahead month not yet here
-        "median_pay": [1800.0, 2100.0, 2000.0, 2000.0],
-        "median_pay_contributors": [8, 30, 38, 38],
-    })
+    table = pa.table(
+        {
+            "area": ["L1", "L2", "R1", "UK"],
+            "fe_starts": [12, 40, 52, 52],
+            "fe_starts_learners": [3, 35, 38, 38],  # twelve starts by three learners
+            "in_work_6m": pa.array([None] * 4, pa.int64()),  # look-ahead month not yet here
+            "median_pay": [1800.0, 2100.0, 2000.0, 2000.0],
+            "median_pay_contributors": [8, 30, 38, 38],
+        }
+    )
     result = apply_policy(table, d, NO_ROUNDING)
     assert result.rule_of("fe_starts", area="L1") == "min_contributors"
     assert result.status_of("fe_starts", area="L2") == "secondary"
@@ -266,8 +304,7 @@ def test_event_counts_with_few_people_and_unavailable_outcomes():
     assert result.status_of("in_work_6m", area="UK") == "not_applicable"
     assert result.table.column_names == ["area", "fe_starts", "in_work_6m", "median_pay"]
     human = {r["area"]: r for r in human_table(result).to_pylist()}
-    assert human["L1"] == {"area": "L1", "fe_starts": "c", "in_work_6m": "z",
-                           "median_pay": "c"}
+    assert human["L1"] == {"area": "L1", "fe_starts": "c", "in_work_6m": "z", "median_pay": "c"}
     assert audit(result.table, d, NO_ROUNDING).passed
 
 
@@ -275,7 +312,8 @@ def test_partly_missing_sums_are_refused():
     from labour_trust.disclosure.description import DescriptionError
 
     parent = tree({"R1": ["L1", "L2"]})
-    table = pa.table({"area": ["L1", "L2", "R1", "UK"],
-                      "n": pa.array([None, 20, 20, 20], pa.int64())})
+    table = pa.table(
+        {"area": ["L1", "L2", "R1", "UK"], "n": pa.array([None, 20, 20, 20], pa.int64())}
+    )
     with pytest.raises(DescriptionError, match="some cells of this sum are null"):
         apply_policy(table, area_description(parent, ["n"]), NO_ROUNDING)

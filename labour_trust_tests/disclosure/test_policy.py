@@ -15,11 +15,15 @@ def test_defaults_follow_the_design():
 
 def test_loads_from_yaml(tmp_path: Path):
     path = tmp_path / "policy.yaml"
-    path.write_text("version: '2025-02'\nthreshold: 5\ncount_rounding_base: 1\n"
-                    "protection_level: 7\n")
+    path.write_text(
+        "version: '2025-02'\nthreshold: 5\ncount_rounding_base: 1\nprotection_level: 7\n"
+    )
     p = DisclosurePolicy.from_yaml(path)
     assert (p.version, p.threshold, p.count_rounding_base, p.count_protection) == (
-        "2025-02", 5, 1, 7
+        "2025-02",
+        5,
+        1,
+        7,
     )
     assert DisclosurePolicy.from_dict(p.to_dict()) == p
 

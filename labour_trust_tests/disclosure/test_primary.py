@@ -37,12 +37,15 @@ def _primaries(leaves, counts, groups=(), policy=DEFAULT):
 def test_counts_below_threshold_are_primary_zeros_are_not():
     leaves = {"L1": {"n": 0}, "L2": {"n": 9}, "L3": {"n": 10}, "L4": {"n": 1}}
     assert _primaries(leaves, ["n"]) == {
-        ("L2", "n"): "threshold", ("L4", "n"): "threshold", ("R1", "n"): "threshold"  # R1 = 9
+        ("L2", "n"): "threshold",
+        ("L4", "n"): "threshold",
+        ("R1", "n"): "threshold",  # R1 = 9
     }
 
 
-REGIME = [ColumnGroup.total("regime", "total", ["searching", "planning", "preparing"],
-                            attribute=True)]
+REGIME = [
+    ColumnGroup.total("regime", "total", ["searching", "planning", "preparing"], attribute=True)
+]
 
 
 def test_disclosive_zero_whole_group_in_one_category():
@@ -53,12 +56,10 @@ def test_disclosive_zero_whole_group_in_one_category():
         "L4": {"searching": 30, "planning": 12, "preparing": 11, "total": 53},
     }
     found = _primaries(leaves, ["searching", "planning", "preparing", "total"], REGIME)
-    assert found == {("L1", "planning"): "disclosive_zero",
-                     ("L1", "preparing"): "disclosive_zero"}
+    assert found == {("L1", "planning"): "disclosive_zero", ("L1", "preparing"): "disclosive_zero"}
     # Off in the policy: nothing.
     off = DisclosurePolicy(disclosive_zeros=False)
-    assert _primaries(leaves, ["searching", "planning", "preparing", "total"], REGIME,
-                      off) == {}
+    assert _primaries(leaves, ["searching", "planning", "preparing", "total"], REGIME, off) == {}
 
 
 def test_zeros_of_non_attribute_breakdowns_are_not_disclosive():
@@ -71,9 +72,13 @@ def test_zeros_of_non_attribute_breakdowns_are_not_disclosive():
 def test_disclosive_zero_along_an_attribute_dimension():
     outcome = Dimension.total("outcome", ["employed", "claiming"], attribute=True)
     d = TableDescription("outcomes", (Dimension("area"), outcome), counts=("n",))
-    table = pa.table({"area": ["A"] * 3 + ["B"] * 3,
-                      "outcome": ["employed", "claiming", "Total"] * 2,
-                      "n": [25, 0, 25, 15, 12, 27]})
+    table = pa.table(
+        {
+            "area": ["A"] * 3 + ["B"] * 3,
+            "outcome": ["employed", "claiming", "Total"] * 2,
+            "n": [25, 0, 25, 15, 12, 27],
+        }
+    )
     grid = build_grid(table, d)
     assert {grid.keys[grid.locate(c)[0]] for c in disclosive_zero_cells(grid)} == {
         ("A", "claiming")
@@ -82,8 +87,11 @@ def test_disclosive_zero_along_an_attribute_dimension():
 
 # -- magnitudes ----------------------------------------------------------------------------
 
-PAY = TableDescription("pay", (Dimension("area", parent=PARENT),),
-                       magnitudes=(Magnitude("total_pay", statistic="sum"),))
+PAY = TableDescription(
+    "pay",
+    (Dimension("area", parent=PARENT),),
+    magnitudes=(Magnitude("total_pay", statistic="sum"),),
+)
 
 
 def _pay_table(areas):
@@ -97,8 +105,9 @@ def _contributors(per_area: dict[str, list[float]]) -> pa.Table:
 
 def test_one_contributor_with_95_percent_is_suppressed():
     contributors = _contributors({"L1": [950.0] + [50 / 11] * 11, "L2": [100.0] * 12})
-    rules = magnitude_primaries(_pay_table(["L1", "L2"]), PAY, DisclosurePolicy(),
-                                contributors)["total_pay"]
+    rules = magnitude_primaries(_pay_table(["L1", "L2"]), PAY, DisclosurePolicy(), contributors)[
+        "total_pay"
+    ]
     assert rules[0] in {"p_percent", "nk_dominance"} and 1 not in rules
 
 
@@ -115,26 +124,31 @@ def test_p_percent_rule_alone():
     policy = DisclosurePolicy(p_percent=20)
     rules = magnitude_primaries(_pay_table(["L1"]), PAY, policy, contributors)
     assert rules["total_pay"] == {0: "p_percent"}
-    assert magnitude_primaries(_pay_table(["L1"]), PAY, DisclosurePolicy(),
-                               contributors)["total_pay"] == {}
+    assert (
+        magnitude_primaries(_pay_table(["L1"]), PAY, DisclosurePolicy(), contributors)["total_pay"]
+        == {}
+    )
 
 
 def test_too_few_contributors_and_dominance_opt_out():
     contributors = _contributors({"L1": [10.0] * 9, "L2": [1000.0] + [1.0] * 11})
-    median = TableDescription("pay", (Dimension("area", parent=PARENT),),
-                              magnitudes=(Magnitude("total_pay", statistic="median",
-                                                    dominance=False),))
-    rules = magnitude_primaries(_pay_table(["L1", "L2"]), median, DisclosurePolicy(),
-                                contributors)
+    median = TableDescription(
+        "pay",
+        (Dimension("area", parent=PARENT),),
+        magnitudes=(Magnitude("total_pay", statistic="median", dominance=False),),
+    )
+    rules = magnitude_primaries(_pay_table(["L1", "L2"]), median, DisclosurePolicy(), contributors)
     assert rules["total_pay"] == {0: "min_contributors"}
 
 
 def test_contributors_roll_up_the_hierarchy_and_merge_by_id():
-    contributors = pa.table({
-        "area": ["L1", "L2", "L2", "L3"],
-        "contributor": ["e1", "e1", "e2", "e3"],
-        "value": [5.0, 7.0, 3.0, 4.0],
-    })
+    contributors = pa.table(
+        {
+            "area": ["L1", "L2", "L2", "L3"],
+            "contributor": ["e1", "e1", "e2", "e3"],
+            "value": [5.0, 7.0, 3.0, 4.0],
+        }
+    )
     stats = contributor_stats(contributors, PAY, nk_n=2)
     assert stats[("L2",)] == (2, 10.0, 7.0, 3.0, 10.0)
     # e1 has units in L1 and L2: one contributor of 12 in the region.

@@ -31,7 +31,8 @@ def hierarchical_tables(draw):
             leaves[lad] = values
     groups = (
         [ColumnGroup.total("g", "total", categories, attribute=draw(st.booleans()))]
-        if categories else []
+        if categories
+        else []
     )
     description = area_description(parent, [*categories, "total"], groups)
     base = draw(st.sampled_from([1, 5]))
@@ -60,9 +61,7 @@ def test_engine_output_passes_audit_and_every_secondary_is_needed(case):
         republished = result.table.set_column(
             result.table.column_names.index(column), column, pa.array(values, pa.int64())
         )
-        assert not audit(republished, description, policy).passed, (
-            f"secondary {cell} is not needed"
-        )
+        assert not audit(republished, description, policy).passed, f"secondary {cell} is not needed"
 
 
 @st.composite
@@ -79,8 +78,13 @@ def two_dimensional_tables(draw):
             for area in _up(lad, parent):
                 for cat in (k, "Total"):
                     cells[(area, cat)] = cells.get((area, cat), 0) + value
-    table = pa.table({"area": [a for a, _ in cells], "category": [k for _, k in cells],
-                      "n": pa.array(list(cells.values()), pa.int64())})
+    table = pa.table(
+        {
+            "area": [a for a, _ in cells],
+            "category": [k for _, k in cells],
+            "n": pa.array(list(cells.values()), pa.int64()),
+        }
+    )
     description = TableDescription(
         "two_d", (Dimension("area", parent=parent), category), counts=("n",)
     )
@@ -100,8 +104,9 @@ def test_two_dimensional_tables_are_protected_minimally(case):
     table, description, policy = case
     result = apply_policy(table, description, policy)
     assert audit(result.table, description, policy).passed
-    keys = list(zip(table.column("area").to_pylist(), table.column("category").to_pylist(),
-                    strict=True))
+    keys = list(
+        zip(table.column("area").to_pylist(), table.column("category").to_pylist(), strict=True)
+    )
     for cell in result.cells_with("secondary"):
         row = keys.index((cell["area"], cell["category"]))
         values = result.table.column("n").to_pylist()

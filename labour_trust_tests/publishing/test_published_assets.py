@@ -25,9 +25,7 @@ POLICY = DisclosurePolicy()
 
 def run_all(defs, instance, month=MONTH) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(
-        partition_key=month, instance=instance, raise_on_error=False
-    )
+    return job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False)
 
 
 def published_month(home, name, month=MONTH) -> pa.Table:
@@ -107,8 +105,9 @@ def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
         partition_key=MONTH, instance=instance, asset_selection=[key], raise_on_error=False
     )
     assert not bad.success
-    failed = {e.check_name: e.description for e in bad.get_asset_check_evaluations()
-              if not e.passed}
+    failed = {
+        e.check_name: e.description for e in bad.get_asset_check_evaluations() if not e.passed
+    }
     assert {"counts", "audit"} <= set(failed)
     assert "uc_claimants" in failed["counts"]
 

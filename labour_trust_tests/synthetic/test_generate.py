@@ -31,8 +31,9 @@ MONTHS = month_range("2024-01:2024-07")
 
 
 @cache
-def table(spec: FeedSpec, month: str, scale: float = SCALE, seed: int = SEED,
-          revision: int = 0) -> pa.Table:
+def table(
+    spec: FeedSpec, month: str, scale: float = SCALE, seed: int = SEED, revision: int = 0
+) -> pa.Table:
     batches = generate_month(spec, month, scale=scale, seed=seed, key=KEY, revision=revision)
     return pa.Table.from_batches(list(batches), schema=spec.schema)
 
@@ -108,12 +109,14 @@ def test_deterministic_for_seed_scale_month_revision() -> None:
     assert not base.equals(table(UC_CLAIMANTS, "2024-02", seed=SEED + 1))
     assert not base.equals(table(UC_CLAIMANTS, "2024-02", revision=1))
     assert not table(UC_CLAIMANTS, "2024-02", revision=1).equals(
-        table(UC_CLAIMANTS, "2024-02", revision=2))
+        table(UC_CLAIMANTS, "2024-02", revision=2)
+    )
 
 
 def test_batch_size_bounds_batches_not_content() -> None:
-    small = list(generate_month(PAYE_RTI, "2024-02", scale=SCALE, seed=SEED, key=KEY,
-                                batch_rows=5_000))
+    small = list(
+        generate_month(PAYE_RTI, "2024-02", scale=SCALE, seed=SEED, key=KEY, batch_rows=5_000)
+    )
     assert max(b.num_rows for b in small) <= 5_000
     assert pa.Table.from_batches(small).equals(table(PAYE_RTI, "2024-02"))
 
@@ -136,8 +139,10 @@ def test_person_tokens_are_hmac_of_distinct_valid_ninos() -> None:
 
 
 def test_people_overlap_across_feeds(con) -> None:
-    both = one(con, "select count(distinct person_token) from uc "
-                    "semi join paye using (person_token, month)")
+    both = one(
+        con,
+        "select count(distinct person_token) from uc semi join paye using (person_token, month)",
+    )
     assert both > 0
     # Working regimes are in PAYE the same month; the others are not.
     in_work = con.sql("""
@@ -151,11 +156,14 @@ def test_people_overlap_across_feeds(con) -> None:
 
 def test_claimants_flow_into_employment(con) -> None:
     def employed_later(lag: int) -> float:
-        return one(con, f"""
+        return one(
+            con,
+            f"""
             select avg((p.person_token is not null)::int) from uc
             left join (select distinct person_token from paye where month = '{MONTHS[lag]}') p
                  using (person_token)
-            where uc.month = '{MONTHS[0]}' and conditionality_regime = 'Searching for work'""")
+            where uc.month = '{MONTHS[0]}' and conditionality_regime = 'Searching for work'""",
+        )
 
     at3, at6 = employed_later(3), employed_later(6)
     assert 0.15 <= at3 <= 0.45, at3
@@ -163,50 +171,65 @@ def test_claimants_flow_into_employment(con) -> None:
 
 
 def test_claims_persist_with_entries_and_exits(con) -> None:
-    stay = one(con, f"""
+    stay = one(
+        con,
+        f"""
         select avg((b.person_token is not null)::int) from uc a
         left join (select person_token from uc where month = '{MONTHS[1]}') b using (person_token)
-        where a.month = '{MONTHS[0]}'""")
+        where a.month = '{MONTHS[0]}'""",
+    )
     assert 0.85 <= stay < 0.99
     bands = dict(con.sql("select duration_band, count(*) from uc group by 1").fetchall())
     assert all(bands.get(b, 0) > 0 for b in ("0-3 months", "1-2 years", "2+ years"))
 
 
 def test_fe_achievers_later_employed(con) -> None:
-    share = one(con, f"""
+    share = one(
+        con,
+        f"""
         select avg((p.person_token is not null)::int) from fe
         left join (select distinct person_token from paye where month = '{MONTHS[-1]}') p
              using (person_token)
-        where fe.outcome = 'achievement' and fe.month <= '{MONTHS[1]}'""")
+        where fe.outcome = 'achievement' and fe.month <= '{MONTHS[1]}'""",
+    )
     assert share > 0.3
 
 
 def test_jobs_second_jobs_pay_and_start_dates(con) -> None:
-    two_jobs = one(con, """select avg((n > 1)::int) from
-        (select person_token, month, count(*) n from paye group by 1, 2)""")
+    two_jobs = one(
+        con,
+        """select avg((n > 1)::int) from
+        (select person_token, month, count(*) n from paye group by 1, 2)""",
+    )
     assert 0.01 <= two_jobs <= 0.08
     assert one(con, "select min(gross_pay_month) from paye") >= 0
-    assert one(con, "select count(*) from paye "
-                    "where strftime(start_date, '%Y-%m') > month") == 0
+    assert one(con, "select count(*) from paye where strftime(start_date, '%Y-%m') > month") == 0
     # A job keeps its start date month to month (a re-hire by the same employer is rare);
     # a new (person, employer) pair is a hire in that month.
     kept, moved = con.sql(f"""select count(*), sum((a.start_date <> b.start_date)::int)
         from paye a join paye b using (person_token, employer_token)
         where a.month = '{MONTHS[2]}' and b.month = '{MONTHS[3]}'""").fetchall()[0]
     assert moved < 0.01 * kept
-    late_hires = one(con, f"""select count(*) from paye b
+    late_hires = one(
+        con,
+        f"""select count(*) from paye b
         anti join (select * from paye where month = '{MONTHS[2]}') a
              using (person_token, employer_token)
-        where b.month = '{MONTHS[3]}' and strftime(b.start_date, '%Y-%m') <> b.month""")
+        where b.month = '{MONTHS[3]}' and strftime(b.start_date, '%Y-%m') <> b.month""",
+    )
     assert late_hires == 0
-    medians = dict(con.sql("select sic_section, median(gross_pay_month) from paye group by 1")
-                   .fetchall())
+    medians = dict(
+        con.sql("select sic_section, median(gross_pay_month) from paye group by 1").fetchall()
+    )
     assert medians["K"] > 2 * medians["I"]
 
 
 def test_lad_sizes_are_skewed_with_small_cells(con) -> None:
-    counts = dict(con.sql(f"select lad_code, count(*) from uc where month = '{MONTHS[0]}' "
-                          "group by 1").fetchall())
+    counts = dict(
+        con.sql(
+            f"select lad_code, count(*) from uc where month = '{MONTHS[0]}' group by 1"
+        ).fetchall()
+    )
     sizes = sorted(counts.get(code, 0) for code in lad_codes())
     assert sizes[-1] > 20 * max(sizes[0], 1)
     assert sum(s < 10 for s in sizes) >= 10
@@ -215,9 +238,12 @@ def test_lad_sizes_are_skewed_with_small_cells(con) -> None:
 
 
 def test_employers_are_enterprises_mostly_micro(con) -> None:
-    missing = one(con, f"""select count(distinct employer_token) from paye
+    missing = one(
+        con,
+        f"""select count(distinct employer_token) from paye
         anti join beis on paye.employer_token = beis.enterprise_token
-        where paye.month = '{MONTHS[0]}'""")
+        where paye.month = '{MONTHS[0]}'""",
+    )
     assert missing == 0
     micro = one(con, "select avg((size_band = 'micro (0-9)')::int) from beis")
     assert 0.85 <= micro < 0.99

@@ -42,8 +42,9 @@ def sort(table: pa.Table, spec: FeedSpec) -> pa.Table:
 def month_files(uri: str, version: int) -> dict[str, set[str]]:
     actions = pa.table(DeltaTable(uri, version=version).get_add_actions(flatten=True))
     files: dict[str, set[str]] = {}
-    for path, month in zip(actions["path"].to_pylist(), actions["partition.month"].to_pylist(),
-                           strict=True):
+    for path, month in zip(
+        actions["path"].to_pylist(), actions["partition.month"].to_pylist(), strict=True
+    ):
         files.setdefault(month, set()).add(path)
     return files
 
@@ -60,7 +61,8 @@ def test_seeded_share_reads_back_as_generated(root: str, spec: FeedSpec) -> None
     assert set(month_files(uri, table.version())) == set(MONTHS)
     stored = read_month(uri, "2024-02", version=len(MONTHS) - 1)
     generated = pa.Table.from_batches(
-        list(generate_month(spec, "2024-02", scale=SCALE, seed=SEED, key=KEY)))
+        list(generate_month(spec, "2024-02", scale=SCALE, seed=SEED, key=KEY))
+    )
     assert sort(stored, spec).equals(sort(generated, spec))
 
 
@@ -95,6 +97,7 @@ def test_republish_is_one_commit_touching_only_that_month(root: str, spec: FeedS
 
 def _changed_rows(was: pa.Table, now: pa.Table, spec: FeedSpec) -> int:
     """Rows in either version that are not identical in the other."""
+
     def keyed(table: pa.Table) -> set[tuple]:
         return set(zip(*(table[c].to_pylist() for c in spec.schema.names), strict=True))
 
@@ -103,11 +106,16 @@ def _changed_rows(was: pa.Table, now: pa.Table, spec: FeedSpec) -> int:
 
 def test_correction_needs_a_revision(root: str) -> None:
     with pytest.raises(ValueError):
-        republish_month(root, UC_CLAIMANTS, "2024-02", scale=SCALE, seed=SEED, key=KEY,
-                        revision=0)
+        republish_month(root, UC_CLAIMANTS, "2024-02", scale=SCALE, seed=SEED, key=KEY, revision=0)
     with pytest.raises(ValueError):
-        publish_month(UC_CLAIMANTS, "2024-2", share_uri(root, "dwp", "uc_claimants"),
-                      scale=SCALE, seed=SEED, key=KEY)
+        publish_month(
+            UC_CLAIMANTS,
+            "2024-2",
+            share_uri(root, "dwp", "uc_claimants"),
+            scale=SCALE,
+            seed=SEED,
+            key=KEY,
+        )
 
 
 def test_publish_to_s3(tmp_path: Path) -> None:
@@ -118,21 +126,43 @@ def test_publish_to_s3(tmp_path: Path) -> None:
     with MotoServer() as server:
         settings = server.settings
         boto3.client(
-            "s3", endpoint_url=settings.endpoint_url, region_name=settings.region,
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
             aws_access_key_id=settings.access_key_id,
             aws_secret_access_key=settings.secret_access_key,
-        ).create_bucket(Bucket="dbt", CreateBucketConfiguration={
-            "LocationConstraint": settings.region})
+        ).create_bucket(
+            Bucket="dbt", CreateBucketConfiguration={"LocationConstraint": settings.region}
+        )
         options = settings.delta_storage_options()
         root = "s3://dbt/shares"
         spec = BUSINESS_POPULATION
-        versions = seed_shares(root, ["2024-01", "2024-02"], scale=SCALE, seed=SEED, key=KEY,
-                               feeds=[spec], storage_options=options)
+        versions = seed_shares(
+            root,
+            ["2024-01", "2024-02"],
+            scale=SCALE,
+            seed=SEED,
+            key=KEY,
+            feeds=[spec],
+            storage_options=options,
+        )
         assert versions == {spec.name: 1}
-        assert republish_month(root, spec, "2024-01", scale=SCALE, seed=SEED, key=KEY,
-                               revision=1, storage_options=options) == 2
+        assert (
+            republish_month(
+                root,
+                spec,
+                "2024-01",
+                scale=SCALE,
+                seed=SEED,
+                key=KEY,
+                revision=1,
+                storage_options=options,
+            )
+            == 2
+        )
         uri = share_uri(root, spec.department, spec.table)
         stored = read_month(uri, "2024-02", storage_options=options)
         generated = pa.Table.from_batches(
-            list(generate_month(spec, "2024-02", scale=SCALE, seed=SEED, key=KEY)))
+            list(generate_month(spec, "2024-02", scale=SCALE, seed=SEED, key=KEY))
+        )
         assert sort(stored, spec).equals(sort(generated, spec))

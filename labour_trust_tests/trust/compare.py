@@ -22,9 +22,7 @@ def assert_rows_equal(actual: pa.Table, expected: list[dict], dims: tuple[str, .
     assert [tuple(r[d] for d in dims) for r in rows] == [
         tuple(r[d] for d in dims) for r in expected
     ]
-    assert set(actual.column_names) == set(expected[0]), (
-        set(actual.column_names) ^ set(expected[0])
-    )
+    assert set(actual.column_names) == set(expected[0]), set(actual.column_names) ^ set(expected[0])
     mismatches = [
         (tuple(a[d] for d in dims), col, a[col], e[col])
         for a, e in zip(rows, expected, strict=True)
@@ -41,8 +39,9 @@ def contributor_cells(table: pa.Table, dims: tuple[str, ...]) -> dict[tuple, lis
     return {k: sorted(v) for k, v in cells.items()}
 
 
-def assert_cells_equal(actual: dict[tuple, list[float]],
-                       expected: dict[tuple, list[float]]) -> None:
+def assert_cells_equal(
+    actual: dict[tuple, list[float]], expected: dict[tuple, list[float]]
+) -> None:
     assert set(actual) == set(expected), set(actual) ^ set(expected)
     for key, values in expected.items():
         assert len(actual[key]) == len(values), key

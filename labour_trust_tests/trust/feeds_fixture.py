@@ -55,8 +55,10 @@ def connect(feeds: dict[str, list[dict]], *, as_dataset: bool = False) -> duckdb
 
 # ------------------------------------------------------------------------ random feeds
 
-def random_feeds(seed: int, months: list[str], persons: int = 1500,
-                 lad_count: int = 24) -> dict[str, list[dict]]:
+
+def random_feeds(
+    seed: int, months: list[str], persons: int = 1500, lad_count: int = 24
+) -> dict[str, list[dict]]:
     """numpy-generated feeds over ``months``: overlapping people, multiple jobs, a few
     persons whose job rows disagree on residence, FE events and enterprises. Keys are
     unique as the contracts require."""
@@ -66,8 +68,11 @@ def random_feeds(seed: int, months: list[str], persons: int = 1500,
     people = [token(f"random-{seed}-{i}") for i in range(persons)]
     home = {p: chosen[int(rng.integers(lad_count))] for p in people}
     attrs = {
-        p: (AGE_BANDS[int(rng.integers(len(AGE_BANDS)))], SEXES[int(rng.integers(2))],
-            bool(rng.random() < 0.25))
+        p: (
+            AGE_BANDS[int(rng.integers(len(AGE_BANDS)))],
+            SEXES[int(rng.integers(2))],
+            bool(rng.random() < 0.25),
+        )
         for p in people
     }
     feeds: dict[str, list[dict]] = defaultdict(list)
@@ -87,14 +92,24 @@ def _uc_row(feeds, rng, month, p, lad, attrs) -> None:
     if rng.random() >= 0.3:
         return
     # Half the claimants search for work, so the cohorts are not tiny.
-    regime = (CONDITIONALITY_REGIMES[0] if rng.random() < 0.5
-              else CONDITIONALITY_REGIMES[int(rng.integers(len(CONDITIONALITY_REGIMES)))])
+    regime = (
+        CONDITIONALITY_REGIMES[0]
+        if rng.random() < 0.5
+        else CONDITIONALITY_REGIMES[int(rng.integers(len(CONDITIONALITY_REGIMES)))]
+    )
     age, sex, disabled = attrs
-    feeds["uc_claimants"].append(dict(
-        person_token=p, month=month, lad_code=lad, age_band=age, sex=sex,
-        disability=disabled, conditionality_regime=regime,
-        duration_band=DURATION_BANDS[int(rng.integers(len(DURATION_BANDS)))],
-    ))
+    feeds["uc_claimants"].append(
+        dict(
+            person_token=p,
+            month=month,
+            lad_code=lad,
+            age_band=age,
+            sex=sex,
+            disability=disabled,
+            conditionality_regime=regime,
+            duration_band=DURATION_BANDS[int(rng.integers(len(DURATION_BANDS)))],
+        )
+    )
 
 
 def _paye_rows(feeds, rng, month, first, p, lad, chosen) -> None:
@@ -112,15 +127,20 @@ def _paye_rows(feeds, rng, month, first, p, lad, chosen) -> None:
             start = first
         elif edge < 0.07:
             start = (first + dt.timedelta(days=31)).replace(day=1)
-        feeds["paye_rti"].append(dict(
-            person_token=p, employer_token=token(f"{p}-{j}-{int(rng.integers(3))}"),
-            month=month, lad_code=row_lad,
-            sic_section=SIC_SECTIONS[int(rng.integers(len(SIC_SECTIONS)))],
-            # Round pay to pennies; sometimes equal values, to exercise median ties.
-            gross_pay_month=float(round(math.exp(rng.normal(7.5, 0.6)), 2))
-            if rng.random() > 0.05 else 1500.0,
-            start_date=start,
-        ))
+        feeds["paye_rti"].append(
+            dict(
+                person_token=p,
+                employer_token=token(f"{p}-{j}-{int(rng.integers(3))}"),
+                month=month,
+                lad_code=row_lad,
+                sic_section=SIC_SECTIONS[int(rng.integers(len(SIC_SECTIONS)))],
+                # Round pay to pennies; sometimes equal values, to exercise median ties.
+                gross_pay_month=float(round(math.exp(rng.normal(7.5, 0.6)), 2))
+                if rng.random() > 0.05
+                else 1500.0,
+                start_date=start,
+            )
+        )
 
 
 def _fe_rows(feeds, rng, month, p, lad) -> None:
@@ -137,20 +157,30 @@ def _fe_rows(feeds, rng, month, p, lad) -> None:
         if key in seen:
             continue
         seen.add(key)
-        feeds["fe_learners"].append(dict(
-            person_token=p, month=month, lad_code=lad, ssa_tier1=key[0], level=key[1],
-            programme=key[2], outcome=key[3],
-        ))
+        feeds["fe_learners"].append(
+            dict(
+                person_token=p,
+                month=month,
+                lad_code=lad,
+                ssa_tier1=key[0],
+                level=key[1],
+                programme=key[2],
+                outcome=key[3],
+            )
+        )
 
 
 def _bp_row(feeds, rng, month, enterprise, chosen) -> None:
     band = int(rng.integers(len(SIZE_BANDS)))
     low, high = ((0, 9), (10, 49), (50, 249), (250, 5000))[band]
-    feeds["business_population"].append(dict(
-        enterprise_token=token(f"enterprise-{enterprise}"), month=month,
-        lad_code=chosen[int(rng.integers(len(chosen)))],
-        sic_section=SIC_SECTIONS[int(rng.integers(len(SIC_SECTIONS)))],
-        size_band=SIZE_BANDS[band], employment=int(rng.integers(low, high + 1)),
-        turnover=int(rng.integers(0, 100_000)),
-    ))
-
+    feeds["business_population"].append(
+        dict(
+            enterprise_token=token(f"enterprise-{enterprise}"),
+            month=month,
+            lad_code=chosen[int(rng.integers(len(chosen)))],
+            sic_section=SIC_SECTIONS[int(rng.integers(len(SIC_SECTIONS)))],
+            size_band=SIZE_BANDS[band],
+            employment=int(rng.integers(low, high + 1)),
+            turnover=int(rng.integers(0, 100_000)),
+        )
+    )

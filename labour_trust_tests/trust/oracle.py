@@ -71,13 +71,25 @@ class Geo:
     def areas(self, with_lads: bool = True) -> list[dict]:
         out = [dict(area_code=UK_CODE, area_name=UK_NAME, area_level="uk", parent_code=None)]
         for code in sorted(self.region_name):
-            out.append(dict(area_code=code, area_name=self.region_name[code],
-                            area_level="itl1", parent_code=UK_CODE))
+            out.append(
+                dict(
+                    area_code=code,
+                    area_name=self.region_name[code],
+                    area_level="itl1",
+                    parent_code=UK_CODE,
+                )
+            )
         if with_lads:
             for code in sorted(self.lads):
                 lad = self.lads[code]
-                out.append(dict(area_code=code, area_name=lad.name, area_level="lad",
-                                parent_code=lad.itl1_code))
+                out.append(
+                    dict(
+                        area_code=code,
+                        area_name=lad.name,
+                        area_level="lad",
+                        parent_code=lad.itl1_code,
+                    )
+                )
         return out
 
     def in_area(self, lad_code: str, area: dict) -> bool:
@@ -109,6 +121,7 @@ def pay_per_person(rows: Iterable[dict]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ local_labour_market
+
 
 def local_labour_market(feeds: dict[str, Rows], month: str) -> Rows:
     geo = Geo()
@@ -164,6 +177,7 @@ def local_labour_market_contributors(feeds: dict[str, Rows], month: str) -> dict
 
 # -------------------------------------------------------------------------- sector_view
 
+
 def _in_month(d: dt.date, month: str) -> bool:
     return d.strftime("%Y-%m") == month
 
@@ -178,27 +192,33 @@ def sector_view(feeds: dict[str, Rows], month: str) -> Rows:
     for area in geo.areas(with_lads=False):
         for section in (*SIC_SECTIONS, TOTAL):
             jobs = [
-                r for r in paye
+                r
+                for r in paye
                 if geo.in_area(home[r["person_token"]], area)
                 and section in (TOTAL, r["sic_section"])
             ]
             people = {r["person_token"] for r in jobs}
             hired = {r["person_token"] for r in jobs if _in_month(r["start_date"], month)}
             firms = [
-                r for r in bp
+                r
+                for r in bp
                 if geo.in_area(r["lad_code"], area) and section in (TOTAL, r["sic_section"])
             ]
-            out.append(dict(
-                month=month, **area, sic_section=section,
-                employees=len(people),
-                median_pay=median([r["gross_pay_month"] for r in jobs]),
-                median_pay_contributors=len(people),
-                new_hires=len(hired),
-                hires_from_uc=len(hired & on_uc_before),
-                enterprises=len(firms),
-                enterprise_employment=sum(r["employment"] for r in firms),
-                enterprise_employment_contributors=len(firms),
-            ))
+            out.append(
+                dict(
+                    month=month,
+                    **area,
+                    sic_section=section,
+                    employees=len(people),
+                    median_pay=median([r["gross_pay_month"] for r in jobs]),
+                    median_pay_contributors=len(people),
+                    new_hires=len(hired),
+                    hires_from_uc=len(hired & on_uc_before),
+                    enterprises=len(firms),
+                    enterprise_employment=sum(r["employment"] for r in firms),
+                    enterprise_employment_contributors=len(firms),
+                )
+            )
     return out
 
 
@@ -248,7 +268,8 @@ def _group_of(row: dict, group_type: str) -> str:
 def claimant_outcomes(feeds: dict[str, Rows], month: str) -> Rows:
     geo = Geo()
     cohort = [
-        r for r in of_month(feeds["uc_claimants"], month)
+        r
+        for r in of_month(feeds["uc_claimants"], month)
         if r["conditionality_regime"] == "Searching for work"
     ]
     paye3 = of_month(feeds["paye_rti"], shift(month, 3))
@@ -260,23 +281,29 @@ def claimant_outcomes(feeds: dict[str, Rows], month: str) -> Rows:
     for area in geo.areas():
         for group_type, group_value in GROUPS:
             members = [
-                r["person_token"] for r in cohort
+                r["person_token"]
+                for r in cohort
                 if geo.in_area(r["lad_code"], area) and _group_of(r, group_type) == group_value
             ]
             n = len(members)
             e3 = sum(p in employed3 for p in members)
             pays = [pay6[p] for p in members if p in pay6]
-            out.append(dict(
-                month=month, **area, group_type=group_type, group_value=group_value,
-                cohort=n,
-                employed_m3=e3 if has3 else None,
-                employed_m6=len(pays) if has6 else None,
-                share_employed_m3=e3 / n if has3 and n else None,
-                share_employed_m6=len(pays) / n if has6 and n else None,
-                median_pay_m6=median(pays) if has6 else None,
-                median_pay_m6_contributors=len(pays) if has6 else None,
-                provisional=not (has3 and has6),
-            ))
+            out.append(
+                dict(
+                    month=month,
+                    **area,
+                    group_type=group_type,
+                    group_value=group_value,
+                    cohort=n,
+                    employed_m3=e3 if has3 else None,
+                    employed_m6=len(pays) if has6 else None,
+                    share_employed_m3=e3 / n if has3 and n else None,
+                    share_employed_m6=len(pays) / n if has6 and n else None,
+                    median_pay_m6=median(pays) if has6 else None,
+                    median_pay_m6_contributors=len(pays) if has6 else None,
+                    provisional=not (has3 and has6),
+                )
+            )
     return out
 
 
@@ -297,6 +324,7 @@ def claimant_outcomes_contributors(feeds: dict[str, Rows], month: str) -> dict:
 
 # ---------------------------------------------------------------------- skills_outcomes
 
+
 def _achievements(feeds: dict[str, Rows], month: str) -> Rows:
     return [r for r in of_month(feeds["fe_learners"], month) if r["outcome"] == "achievement"]
 
@@ -313,21 +341,28 @@ def skills_outcomes(feeds: dict[str, Rows], month: str) -> Rows:
         for ssa in (*SSA_TIER1, TOTAL):
             for level in (*FE_LEVELS, TOTAL):
                 people = {
-                    r["person_token"] for r in achieved
+                    r["person_token"]
+                    for r in achieved
                     if geo.in_area(home[r["person_token"]], area)
-                    and ssa in (TOTAL, r["ssa_tier1"]) and level in (TOTAL, r["level"])
+                    and ssa in (TOTAL, r["ssa_tier1"])
+                    and level in (TOTAL, r["level"])
                 }
                 pays = [pay6[p] for p in people if p in pay6]
                 n = len(people)
-                out.append(dict(
-                    month=month, **area, ssa_tier1=ssa, level=level,
-                    achievers=n,
-                    employed_m6=len(pays) if has6 else None,
-                    share_employed_m6=len(pays) / n if has6 and n else None,
-                    median_pay_m6=median(pays) if has6 else None,
-                    median_pay_m6_contributors=len(pays) if has6 else None,
-                    provisional=not has6,
-                ))
+                out.append(
+                    dict(
+                        month=month,
+                        **area,
+                        ssa_tier1=ssa,
+                        level=level,
+                        achievers=n,
+                        employed_m6=len(pays) if has6 else None,
+                        share_employed_m6=len(pays) / n if has6 and n else None,
+                        median_pay_m6=median(pays) if has6 else None,
+                        median_pay_m6_contributors=len(pays) if has6 else None,
+                        provisional=not has6,
+                    )
+                )
     return out
 
 

@@ -53,5 +53,8 @@ def test_bench_on_parquet_views(tmp_path):
     assert "ratio" in format_bench(result)
     reference = connect(handmade.FEEDS)
     for ds in TRUST_DATASETS.values():
-        assert_rows_equal(compute(con, ds, "2024-02"),
-                          compute(reference, ds, "2024-02").to_pylist(), ds.dimensions)
+        assert_rows_equal(
+            compute(con, ds, "2024-02"),
+            compute(reference, ds, "2024-02").to_pylist(),
+            ds.dimensions,
+        )

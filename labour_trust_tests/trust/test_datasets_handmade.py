@@ -27,24 +27,52 @@ MONTHS = [f"2024-{m:02d}" for m in range(1, 9)]  # PAYE holds Jan–Aug 2024
 
 
 def uc(p, month, lad, regime, age="25-34", sex="F", disabled=False):
-    return dict(person_token=P[p], month=month, lad_code=lad, age_band=age, sex=sex,
-                disability=disabled, conditionality_regime=regime, duration_band="0-3 months")
+    return dict(
+        person_token=P[p],
+        month=month,
+        lad_code=lad,
+        age_band=age,
+        sex=sex,
+        disability=disabled,
+        conditionality_regime=regime,
+        duration_band="0-3 months",
+    )
 
 
 def job(p, month, lad, sic, pay, start, employer=1):
-    return dict(person_token=P[p], employer_token=token(f"employer-{p}-{employer}"),
-                month=month, lad_code=lad, sic_section=sic, gross_pay_month=float(pay),
-                start_date=dt.date.fromisoformat(start))
+    return dict(
+        person_token=P[p],
+        employer_token=token(f"employer-{p}-{employer}"),
+        month=month,
+        lad_code=lad,
+        sic_section=sic,
+        gross_pay_month=float(pay),
+        start_date=dt.date.fromisoformat(start),
+    )
 
 
 def fe(p, month, lad, ssa, level, programme, outcome):
-    return dict(person_token=P[p], month=month, lad_code=lad, ssa_tier1=ssa, level=level,
-                programme=programme, outcome=outcome)
+    return dict(
+        person_token=P[p],
+        month=month,
+        lad_code=lad,
+        ssa_tier1=ssa,
+        level=level,
+        programme=programme,
+        outcome=outcome,
+    )
 
 
 def firm(e, month, lad, sic, band, employment):
-    return dict(enterprise_token=token(f"enterprise-{e}"), month=month, lad_code=lad,
-                sic_section=sic, size_band=band, employment=employment, turnover=100)
+    return dict(
+        enterprise_token=token(f"enterprise-{e}"),
+        month=month,
+        lad_code=lad,
+        sic_section=sic,
+        size_band=band,
+        employment=employment,
+        turnover=100,
+    )
 
 
 SFW = "Searching for work"
@@ -98,8 +126,15 @@ FEEDS = {
         fe(12, "2024-02", C, HEALTH, "Level 2", "community_learning", "achievement"),
         fe(12, "2024-02", C, HEALTH, "Level 3", "apprenticeship", "start"),
         fe(12, "2024-02", C, SCIENCE, "Level 3", "apprenticeship", "start"),
-        fe(13, "2024-02", B, "05 Construction, Planning and the Built Environment", "Level 1",
-           "apprenticeship", "withdrawal"),
+        fe(
+            13,
+            "2024-02",
+            B,
+            "05 Construction, Planning and the Built Environment",
+            "Level 1",
+            "apprenticeship",
+            "withdrawal",
+        ),
         fe(14, "2024-02", D, HEALTH, "Level 2", "apprenticeship", "achievement"),
     ],
     "business_population": [
@@ -124,6 +159,7 @@ def rows_by(table, *dims):
 
 
 # ------------------------------------------------------------- every figure vs the oracle
+
 
 @pytest.mark.parametrize("name", list(TRUST_DATASETS))
 @pytest.mark.parametrize("month", MONTHS)
@@ -162,18 +198,21 @@ def test_contributor_columns_agree_with_contributor_rows(con, name):
 
 # ------------------------------------------------------------------- local_labour_market
 
+
 def test_local_labour_market_by_hand(con):
     t = rows_by(compute(con, "local_labour_market", "2024-02"), "area_code")
     assert len(t) == 361 + 12 + 1
     a = t[A]
-    assert (a["uc_claimants"], a["uc_searching_for_work"], a["uc_working_with_requirements"]) \
-        == (3, 2, 1)
+    assert (a["uc_claimants"], a["uc_searching_for_work"], a["uc_working_with_requirements"]) == (
+        3,
+        2,
+        1,
+    )
     assert a["uc_claimants_in_paye"] == 2  # P2 and P3 (P3 with two jobs counts once)
     # P3's two jobs are summed: pays 1500, 2000, 800.
     assert (a["paye_employees"], a["median_pay"]) == (3, 1500.0)
     assert a["mean_pay"] == pytest.approx(4300 / 3)
-    assert (a["fe_starts"], a["fe_achievements"], a["fe_achievements_contributors"]) \
-        == (1, 2, 1)
+    assert (a["fe_starts"], a["fe_achievements"], a["fe_achievements_contributors"]) == (1, 2, 1)
     assert (a["enterprises"], a["enterprises_micro"], a["enterprises_large"]) == (2, 1, 1)
     # P11 is resident in B (the smaller of their two LAD codes), not in Camden.
     assert (t[B]["paye_employees"], t[B]["median_pay"]) == (2, 2250.0)
@@ -204,6 +243,7 @@ def test_scotland_without_rows_is_all_zero(con):
 
 
 # --------------------------------------------------------------------------- sector_view
+
 
 def test_sector_view_by_hand(con):
     t = rows_by(compute(con, "sector_view", "2024-02"), "area_code", "sic_section")
@@ -236,9 +276,11 @@ def test_sector_view_hires_on_month_edges(con):
 
 # --------------------------------------------------------------------- claimant_outcomes
 
+
 def test_claimant_outcomes_by_hand(con):
-    t = rows_by(compute(con, "claimant_outcomes", "2024-02"),
-                "area_code", "group_type", "group_value")
+    t = rows_by(
+        compute(con, "claimant_outcomes", "2024-02"), "area_code", "group_type", "group_value"
+    )
     assert len(t) == 374 * 10
     a = t[(A, "all", "all")]
     # P1 (job from 1 May = m+3 exactly) and P2; at m+6 P1 has two jobs summed to 1000.
@@ -247,8 +289,12 @@ def test_claimant_outcomes_by_hand(con):
     assert (a["median_pay_m6"], a["median_pay_m6_contributors"]) == (925.0, 2)
     assert a["provisional"] is False
     uk = t[(UK_CODE, "all", "all")]
-    assert (uk["cohort"], uk["employed_m3"], uk["employed_m6"], uk["median_pay_m6"]) \
-        == (4, 2, 3, 1000.0)
+    assert (uk["cohort"], uk["employed_m3"], uk["employed_m6"], uk["median_pay_m6"]) == (
+        4,
+        2,
+        3,
+        1000.0,
+    )
     women = t[(UK_CODE, "sex", "F")]
     assert (women["cohort"], women["employed_m3"], women["employed_m6"]) == (2, 2, 1)
     disabled = t[(NE, "disability", "disabled")]
@@ -259,22 +305,25 @@ def test_claimant_outcomes_by_hand(con):
 
 def test_claimant_outcomes_at_the_edge_of_the_data(con):
     # March: m+3 (June) present, m+6 (September) absent.
-    t = rows_by(compute(con, "claimant_outcomes", "2024-03"),
-                "area_code", "group_type", "group_value")
+    t = rows_by(
+        compute(con, "claimant_outcomes", "2024-03"), "area_code", "group_type", "group_value"
+    )
     a = t[(A, "all", "all")]
     assert (a["cohort"], a["employed_m3"], a["share_employed_m3"]) == (1, 1, 1.0)
     assert a["employed_m6"] is None and a["share_employed_m6"] is None
     assert a["median_pay_m6"] is None and a["median_pay_m6_contributors"] is None
     assert all(r["provisional"] for r in t.values())
     # June: neither m+3 nor m+6 present.
-    t = rows_by(compute(con, "claimant_outcomes", "2024-06"),
-                "area_code", "group_type", "group_value")
+    t = rows_by(
+        compute(con, "claimant_outcomes", "2024-06"), "area_code", "group_type", "group_value"
+    )
     b = t[(B, "all", "all")]
     assert b["cohort"] == 1 and b["employed_m3"] is None and b["employed_m6"] is None
     assert b["provisional"] is True
 
 
 # ----------------------------------------------------------------------- skills_outcomes
+
 
 def test_skills_outcomes_by_hand(con):
     t = rows_by(compute(con, "skills_outcomes", "2024-02"), "area_code", "ssa_tier1", "level")
@@ -302,5 +351,6 @@ def test_arrow_dataset_views_give_the_same_result():
     con = connect(FEEDS, as_dataset=True)
     for name, ds in TRUST_DATASETS.items():
         expected_rows, _ = oracle.DATASETS[name]
-        assert_rows_equal(compute(con, ds, "2024-02"), expected_rows(FEEDS, "2024-02"),
-                          ds.dimensions)
+        assert_rows_equal(
+            compute(con, ds, "2024-02"), expected_rows(FEEDS, "2024-02"), ds.dimensions
+        )

@@ -45,8 +45,9 @@ def test_counts_and_magnitudes_name_their_contributor_columns(ds):
 @pytest.mark.parametrize("ds", DATASETS, ids=lambda d: d.name)
 def test_month_offsets_match_the_sql(ds):
     used = set(re.findall(r"\$(month\w*)", ds.sql))
-    assert {param_offset(p) for p in used} == {o for offs in ds.month_offsets.values()
-                                               for o in offs}
+    assert {param_offset(p) for p in used} == {
+        o for offs in ds.month_offsets.values() for o in offs
+    }
     for share in ds.month_offsets:
         assert re.search(rf"\b{VIEW_NAMES[share]}\b", ds.sql), share
 

@@ -7,8 +7,13 @@ from labour_trust.trust.months import month_params, param_name, param_offset, sh
 
 @pytest.mark.parametrize(
     ("month", "offset", "expected"),
-    [("2024-02", 0, "2024-02"), ("2024-11", 3, "2025-02"), ("2024-01", -1, "2023-12"),
-     ("2024-07", 6, "2025-01"), ("2000-12", 1, "2001-01")],
+    [
+        ("2024-02", 0, "2024-02"),
+        ("2024-11", 3, "2025-02"),
+        ("2024-01", -1, "2023-12"),
+        ("2024-07", 6, "2025-01"),
+        ("2000-12", 1, "2001-01"),
+    ],
 )
 def test_shift_month(month, offset, expected):
     assert shift_month(month, offset) == expected
@@ -28,6 +33,8 @@ def test_param_names_round_trip():
 def test_month_params_only_those_used():
     sql = "SELECT 1 WHERE a = $month_plus_6 AND b = $month OR c = $month_minus_1"
     assert month_params(sql, "2024-08") == {
-        "month": "2024-08", "month_plus_6": "2025-02", "month_minus_1": "2024-07",
+        "month": "2024-08",
+        "month_plus_6": "2025-02",
+        "month_minus_1": "2024-07",
     }
     assert month_params("SELECT 1", "2024-08") == {}
