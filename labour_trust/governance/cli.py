@@ -232,6 +232,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_serve_shares(args: argparse.Namespace) -> int:
     from labour_trust.governance.sharing_server import DEFAULT_PREFIX, serve
+    from labour_trust.resources import published_root
 
     home = home_of(args)
     register_path = args.register or ensure_register(home)
@@ -241,7 +242,7 @@ def cmd_serve_shares(args: argparse.Namespace) -> int:
         args.port,
         home,
         register_path,
-        published_root=args.published_root,
+        published_root=args.published_root or published_root(home),  # LABOUR_TRUST_PUBLISHED
         restricted_root=args.restricted_root,
         public_url=args.public_url,
     )
