@@ -9,7 +9,8 @@ import multiprocessing
 import resource
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from labour_trust.feeds.spec import FeedSpec
@@ -104,10 +105,11 @@ def run_trust_bench(scale: float, months: int, workdir: Path | None = None) -> N
     from labour_trust.feeds.departments import FEEDS
 
     month_list = [f"2024-{m:02d}" for m in range(1, months + 1)]
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        root = str(Path(tmp) / "shares")
+    with _shares_dir(workdir, f"trust-{scale}-{months}") as root:
         print(f"bench --trust: scale {scale}, {months} month(s), shares under {root}")
         for spec in FEEDS:
+            if Path(root, spec.department, spec.table).exists():
+                continue  # kept from an earlier run with the same --workdir
             r = _in_child(_generate, spec.name, root, month_list, scale)
             print(f"  generated {spec.name:26} {r['rows']:>12,} rows in {r['seconds']:.1f} s")
         r = _in_child(_trust, root, month_list[0])
@@ -119,6 +121,17 @@ def run_trust_bench(scale: float, months: int, workdir: Path | None = None) -> N
             f"{r['ratio']:.2f} (target {TRUST_RATIO_TARGET}); peak RSS "
             f"{r['peak_rss_gb']:.2f} GB (target {TRUST_RSS_TARGET_GB:.0f} GB)"
         )
+
+
+@contextmanager
+def _shares_dir(workdir: Path | None, name: str) -> Iterator[str]:
+    """Shares under --workdir are kept for the next run (generation takes minutes at
+    national scale); without it they go in a temporary folder."""
+    if workdir is not None:
+        yield str(workdir / name / "shares")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield str(Path(tmp) / "shares")
 
 
 def _trust(root: str, month: str) -> dict:
@@ -136,12 +149,10 @@ def _trust(root: str, month: str) -> dict:
         con.register(VIEW_NAMES[spec.name], store.open(spec).to_pyarrow_dataset())
     con.register(LAD_LOOKUP_VIEW, lad_table())
     result = bench(con, month)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "report": format_bench(result),
         "datasets_total": result.datasets_total,
         "ratio": result.ratio,
-        "peak_rss_gb": peak_kb / 1024 / 1024,
     }
 
 
@@ -152,11 +163,13 @@ def _in_child(fn: Callable, *args) -> dict:
 
 
 def _measured(fn: Callable, *args) -> dict:
+    """Run `fn` (returning a row count or a dict of figures) with its time and peak RSS."""
     start = time.perf_counter()
-    rows = fn(*args)
+    out = fn(*args)
     seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rows": rows, "seconds": seconds, "peak_rss_gb": peak_kb / 1024 / 1024}
+    figures = out if isinstance(out, dict) else {"rows": out}
+    return {**figures, "seconds": seconds, "peak_rss_gb": peak_kb / 1024 / 1024}
 
 
 def _generate(share: str, root: str, months: list[str], scale: float) -> int:
