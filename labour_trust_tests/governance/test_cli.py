@@ -108,6 +108,7 @@ def test_revoke_and_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_serve_shares_passes_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
+    monkeypatch.delenv("LABOUR_TRUST_PUBLISHED", raising=False)
     monkeypatch.setattr(
         "labour_trust.governance.sharing_server.serve", lambda *a, **k: calls.append((a, k))
     )
@@ -115,4 +116,4 @@ def test_serve_shares_passes_options(tmp_path: Path, monkeypatch: pytest.MonkeyP
     ((host, port, home, register), options) = calls[0]
     assert (host, port, home) == ("127.0.0.1", 9090, tmp_path)
     assert register == tmp_path / "agreements.yaml" and register.exists()
-    assert options["published_root"] is None
+    assert options["published_root"] == str(tmp_path / "published")  # the trust's store
