@@ -201,11 +201,8 @@ def _check(share: str, root: str, months: list[str], scale: float) -> int:
 
 
 def _rows(spec: FeedSpec, root: str, months: list[str]) -> int:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     from labour_trust.resources import ShareStore
+    from labour_trust.shares.pinned import month_fingerprints
 
-    actions = pa.table(ShareStore(root=root).open(spec).get_add_actions(flatten=True))
-    in_months = actions.filter(pc.is_in(actions["partition.month"], pa.array(months)))
-    return int(pc.sum(in_months["num_records"]).as_py() or 0)
+    fingerprints = month_fingerprints(ShareStore(root=root).open(spec))
+    return sum(fingerprints[m].rows for m in months if m in fingerprints)

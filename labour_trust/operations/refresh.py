@@ -15,7 +15,7 @@ from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import PointerIOManager, ShareStore
-from labour_trust.shares.pinned import month_fingerprints
+from labour_trust.shares.pinned import MonthFingerprint, month_fingerprints
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.months import shift_month
 
@@ -38,12 +38,14 @@ class RefreshOutcome:
     failures: list[str] = field(default_factory=list)
 
 
-def stale_months(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager) -> list[str]:
-    table = shares.open(spec)
+def stale_months(
+    spec: FeedSpec, fingerprints: dict[str, MonthFingerprint], pointers: PointerIOManager
+) -> list[str]:
+    """Months whose files (from the share's log) differ from what was last checked."""
     key = dg.AssetKey(spec.asset_key_path)
     return sorted(
         month
-        for month, fingerprint in month_fingerprints(table).items()
+        for month, fingerprint in fingerprints.items()
         if (p := pointers.read(key, month)) is None or p.content_hash != fingerprint.content_hash
     )
 
@@ -54,7 +56,7 @@ def plan_refresh(
     plan = RefreshPlan()
     known = set(MONTHLY.get_partition_keys())
     for spec in specs:
-        for month in stale_months(spec, shares, pointers):
+        for month in stale_months(spec, month_fingerprints(shares.open(spec)), pointers):
             if month in known:
                 plan.months.setdefault(month, []).append(spec)
             else:

@@ -39,10 +39,11 @@ def share_status(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager)
     try:
         table = shares.open(spec)
         status.version = table.version()
-        status.months = sorted(month_fingerprints(table))
+        fingerprints = month_fingerprints(table)  # one log read for months and staleness
+        status.months = sorted(fingerprints)
         timestamp = table.history(1)[0]["timestamp"]
         status.last_change = _iso(timestamp / 1000)
-        status.stale_months = stale_months(spec, shares, pointers)
+        status.stale_months = stale_months(spec, fingerprints, pointers)
     except ShareReadError as e:
         status.error = str(e)
     return status

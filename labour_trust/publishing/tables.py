@@ -27,6 +27,7 @@ from labour_trust.disclosure import (
     TableDescription,
     uk_area_hierarchy,
 )
+from labour_trust.feeds.vocabulary import AGE_BANDS, SEXES
 from labour_trust.reference import UK_CODE, itl1_of
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.local_labour_market import REGIME_COLUMNS, SIZE_COLUMNS
@@ -150,11 +151,9 @@ def _claimant_outcomes() -> PublishedTable:
 
 
 def _group_parents(group: str) -> dict[str, str]:
-    from labour_trust.feeds import vocabulary as v
-
     values = {
-        "age_band": v.AGE_BANDS,
-        "sex": v.SEXES,
+        "age_band": AGE_BANDS,
+        "sex": SEXES,
         "disability": ("disabled", "not disabled"),
     }[group]
     return {value: "all" for value in values}
