@@ -267,12 +267,13 @@ def _with_offsets(outcomes: Iterable[_BatchOutcome]) -> Iterator[tuple[int, _Bat
 
 def _check_batch(spec: FeedSpec):
     schema = pandera_schema(spec)
+    vocabulary = _vocabulary_columns(spec)
 
     def check(batch: pa.RecordBatch) -> _BatchOutcome:
         table = pa.Table.from_batches([batch])
         failures = _pandera_failures(schema, table) + _token_failures(table, spec)
         # A column whose every value passed a vocabulary check holds no NINO.
-        vetted = _vocabulary_columns(spec) - {column for (_, column, _), _, _ in failures}
+        vetted = vocabulary - {column for (_, column, _), _, _ in failures}
         failures += _nino_failures(table, exclude=(*spec.token_columns, *vetted))
         schema_ok = not any(rule == "schema" for (rule, _, _), _, _ in failures)
         fingerprints = fingerprint(table, spec.key_columns) if schema_ok else None
