@@ -1,24 +1,93 @@
-"""Declarative automation, defined once for derived assets."""
+"""Declarative automation, defined once: the one planner of the trust.
+
+The daemon's `trust_automation` sensor and the headless `labour-trust refresh` evaluate the
+same conditions against the same state — Dagster's own: partition status (materialised,
+failed, in progress) and data versions (a feed month's version is the content hash of its
+files, a derived month's version follows from its inputs' versions and its code version).
+A month is due when it is missing or *unsynced* (what the UI shows: an input's data version
+or the code version changed since it was materialised), its same-month inputs exist and
+passed their blocking checks, and nothing it reads is still running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 import dagster as dg
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 
 
-def follow_upstream(other_months: dg.AssetSelection) -> dg.AutomationCondition:
-    """Recompute a month when any upstream month it reads is updated — including look-ahead
-    months published later — once its same-month upstreams exist, and never past a failed
-    blocking check (automation does not honour `blocking=True` on its own).
+class UnsyncedCondition(dg.AutomationCondition):
+    """Partitions that Dagster reports as stale ("unsynced" in the UI): a dependency partition
+    has a new data version, or the asset's code version changed, since the last
+    materialisation. Stateless, so a headless evaluation sees what the daemon sees."""
 
-    Not `eager()`: that considers only the latest partition and waits for every input, so a
-    provisional outcome (m+6 not yet published) would never be computed. `other_months`
-    are the upstreams read only at other months: they may be missing, and a month before
-    the first partition has no checks, which would block the first month for ever.
+    @property
+    def name(self) -> str:
+        return "unsynced"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        resolver = CachingStaleStatusResolver(view.instance, context.asset_graph, view)
+        stale = {
+            key
+            for key in context.candidate_subset.expensively_compute_partition_keys()
+            if resolver.get_status(context.key, key) == StaleStatus.STALE
+        }
+        if context.partitions_def is None:
+            true_subset = context.candidate_subset if stale else context.get_empty_subset()
+        else:
+            true_subset = view.get_subset_from_partition_keys(
+                context.key, context.partitions_def, stale
+            )
+        return dg.AutomationResult(context, true_subset=true_subset)
+
+
+class SameMonthInputsExist(dg.AutomationCondition):
+    """Partitions whose inputs of the same month are all materialised. Inputs read over a
+    window of months (look-back, look-ahead) need only their month m: the other months are
+    optional (provisional outcomes, a history that starts later), which Dagster's
+    `any_deps_missing` cannot say of a window mapping."""
+
+    def __init__(self, optional: frozenset[dg.AssetKey] = frozenset()) -> None:
+        self.optional = optional
+
+    @property
+    def name(self) -> str:
+        return "same_month_inputs_exist"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        parents = sorted(context.asset_graph.get(context.key).parent_keys - self.optional)
+        present = [view.instance.get_materialized_partitions(parent) for parent in parents]
+        ready = {
+            month
+            for month in context.candidate_subset.expensively_compute_partition_keys()
+            if all(month in months for months in present)
+        }
+        true_subset = view.get_subset_from_partition_keys(
+            context.key, context.partitions_def, ready
+        )
+        return dg.AutomationResult(context, true_subset=true_subset)
+
+
+def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCondition:
+    """Compute a month when it is missing or unsynced — including when a look-ahead month it
+    reads arrives later — once its same-month inputs exist and passed their blocking checks
+    (automation does not honour `blocking=True` on its own).
+
+    `other_months` are upstreams read only at other months: they may be missing; of the
+    others only month m must exist. A month
+    whose last run failed waits for new input (the daemon retries failed runs a bounded
+    number of times, see dagster.yaml `run_retries`; `refresh` retries them once per call).
     """
+    AC = dg.AutomationCondition
+    optional = frozenset(other_months)
     return (
-        (
-            dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
-        ).since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing().ignore(other_months)
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed().ignore(other_months)
-    )
+        ~AC.in_progress()
+        & ~AC.any_deps_in_progress()
+        & SameMonthInputsExist(optional)
+        & AC.all_deps_blocking_checks_passed().ignore(dg.AssetSelection.assets(*optional))
+        & (AC.missing() | UnsyncedCondition())
+        & (~AC.execution_failed() | AC.any_deps_updated())
+    ).with_label("missing or unsynced, inputs ready")

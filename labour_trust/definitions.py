@@ -1,15 +1,32 @@
 """The Dagster code location: feeds, trust datasets, published tables, sensors, resources."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
+from labour_trust.evaluation.assets import build_evaluation_assets
+from labour_trust.evaluation.spec import load_evaluations
 from labour_trust.feeds.departments import FEEDS
 from labour_trust.feeds.factory import build_feed_assets, build_feed_checks, build_feed_sensors
 from labour_trust.publishing.factory import build_published_assets
 from labour_trust.resources import build_resources, trust_home
 from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.factory import build_trust_assets
+
+
+def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Trust and published months follow their inputs by declarative automation."""
+    with warnings.catch_warnings():  # use_user_code_server is "beta"
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.AutomationConditionSensorDefinition(
+            "trust_automation",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            # The "unsynced" condition is Python, evaluated where the code lives.
+            use_user_code_server=True,
+            minimum_interval_seconds=15,
+        )
 
 
 def build_definitions(home: Path) -> dg.Definitions:
@@ -19,19 +36,19 @@ def build_definitions(home: Path) -> dg.Definitions:
             *build_feed_assets(FEEDS),
             *build_trust_assets(TRUST_DATASETS),
             *build_published_assets(resources["publications"]),
+            *build_evaluation_assets(load_evaluations(home)),
         ],
         asset_checks=build_feed_checks(FEEDS),
         sensors=[
             *build_feed_sensors(FEEDS, resources["shares"]),
             # Look-ahead datasets (m-3, m-6 of a changed month) and freshness checks follow
             # by declarative automation.
-            dg.AutomationConditionSensorDefinition(
-                "trust_automation",
-                target=dg.AssetSelection.all(),
-                default_status=dg.DefaultSensorStatus.RUNNING,
-            ),
+            _automation_sensor(),
         ],
         resources=resources,
+        # One process per run: month runs are small and many; parallelism comes from
+        # concurrent runs (dagster.yaml), and a step process would cost more than its work.
+        executor=dg.in_process_executor,
     )
 
 

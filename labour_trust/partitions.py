@@ -2,11 +2,17 @@
 
 Time-window partitions (not dynamic ones) so that look-ahead outcomes (m+3, m+6) can be
 expressed as partition mappings. A month m is published by departments during m+1, so
-the newest partition is the last complete month.
+the newest partition is the last complete month; the first is the home's first data month
+(`labour_trust.settings.first_month`).
 """
 
 import dagster as dg
 
-FIRST_MONTH = "2024-01"
+from labour_trust.settings import first_month
 
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, fmt="%Y-%m", end_offset=0)
+
+def monthly_partitions(first: str) -> dg.MonthlyPartitionsDefinition:
+    return dg.MonthlyPartitionsDefinition(start_date=first, fmt="%Y-%m", end_offset=0)
+
+
+MONTHLY = monthly_partitions(first_month())

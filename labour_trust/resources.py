@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -14,17 +17,12 @@ from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.governance.audit_log import AuditLog
+from labour_trust.settings import trust_home
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.shares.storage import share_uri, storage_options_for
 
-HOME_ENV = "LABOUR_TRUST_HOME"
 SHARES_ENV = "LABOUR_TRUST_SHARES"
 PUBLISHED_ENV = "LABOUR_TRUST_PUBLISHED"
-
-
-def trust_home() -> Path:
-    """Everything of the embedded default lives here (LABOUR_TRUST_HOME, ./.labour_trust)."""
-    return Path(os.environ.get(HOME_ENV, ".labour_trust")).resolve()
 
 
 def shares_root(home: Path | None = None) -> str:
@@ -79,7 +77,12 @@ class PointerIOManager(dg.ConfigurableIOManager):
 
 class PublicationStore(dg.ConfigurableResource):
     """Where published tables go (Delta, in place for Delta Sharing), the disclosure policy,
-    the agreement register and the audit log."""
+    the agreement register and the audit log.
+
+    A publication is a transaction whose commit point is its audit entry (see the
+    published asset): under `lock(name)`, `recover` → `write` → audit append → `release`.
+    Consumers see only the released version (`governance/restricted.py`).
+    """
 
     home: str
     root: str  # a folder or s3://bucket/prefix
@@ -87,8 +90,63 @@ class PublicationStore(dg.ConfigurableResource):
     def uri(self, name: str) -> str:
         return f"{self.root.rstrip('/')}/{name}"
 
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One publication of a table at a time (across processes on this host): Delta
+        versions are cumulative, so a version must be released or rolled back before the
+        next one is written on top of it."""
+        path = Path(self.home, "locks", f"published-{name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def table_id(self, name: str) -> str:
+        uri = self.uri(name)
+        return DeltaTable(uri, storage_options=storage_options_for(uri)).metadata().id
+
+    def recover(self, name: str, audited: Callable[[str, str], set[int]]) -> str:
+        """Before a write: make the newest Delta version the released one, or roll it back.
+
+        `audited(uri, table_id)` gives the versions with a `publication` audit entry. A
+        newer, unreleased version whose audit entry exists (the run stopped between audit
+        and release) is released — the audit log is the commit point; one without an entry
+        is undone (restored to the released version, or emptied if nothing was released),
+        so the next write never carries it into a released version. Returns what was done.
+        """
+        from labour_trust.governance.restricted import read_release, write_release
+
+        uri = self.uri(name)
+        options = storage_options_for(uri)
+        release = read_release(uri)
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            if not release.managed or release.version is not None:
+                write_release(uri, None, None)  # managed from the first write: none released
+            return "new"
+        table = DeltaTable(uri, storage_options=options)
+        head, table_id = table.version(), table.metadata().id
+        if not release.managed:
+            # Published before release records existed: what was served stays served.
+            write_release(uri, head, table_id, recovered="baseline")
+            return "baseline"
+        same_table = release.table_id in (None, table_id)
+        if same_table and release.version == head:
+            return "clean"
+        if head in audited(uri, table_id):
+            write_release(uri, head, table_id, recovered="audited")
+            return "rolled forward"
+        if same_table and release.version is not None:
+            table.restore(release.version)
+        else:
+            table.delete()  # nothing of this table was ever released
+        return "rolled back"
+
     def write(self, name: str, month: str, table: pa.Table) -> int:
-        """Replace one month of the published Delta table; returns the new version."""
+        """Replace one month of the published Delta table; returns the new version (not yet
+        released: consumers keep the previous release until `release`)."""
         uri = self.uri(name)
         write_deltalake(
             uri,
@@ -99,6 +157,17 @@ class PublicationStore(dg.ConfigurableResource):
             storage_options=storage_options_for(uri),
         )
         return DeltaTable(uri, storage_options=storage_options_for(uri)).version()
+
+    def release(self, name: str, version: int, table_id: str) -> None:
+        """Let consumers see `version` (call only after its audit entry is appended)."""
+        from labour_trust.governance.restricted import write_release
+
+        write_release(self.uri(name), version, table_id)
+
+    def released_version(self, name: str) -> int | None:
+        from labour_trust.governance.restricted import read_release
+
+        return read_release(self.uri(name)).version
 
     def csv_path(self, name: str, month: str) -> Path:
         return Path(self.home, "exports", name, f"{name}_{month}.csv")
@@ -113,18 +182,20 @@ class PublicationStore(dg.ConfigurableResource):
 
         return AgreementRegister.load(ensure_register(Path(self.home)))
 
-    def agreements_for(self, name: str) -> list[str]:
-        return [a.id for a in self.register().agreements() if a.grant(name) is not None]
+    def agreements_for(self, name: str, register: AgreementRegister | None = None) -> list[str]:
+        register = register or self.register()
+        return [a.id for a in register.agreements() if a.grant(name) is not None]
 
-    def refresh_restricted_copies(self) -> int:
+    def refresh_restricted_copies(self, register: AgreementRegister | None = None) -> int:
         """Region- and column-limited grants are served from physically restricted copies
         (a pre-signed URL hands over a whole file): bring them up to date now, not on the
-        first consumer request."""
+        first consumer request. Copies follow released versions only."""
         from labour_trust.governance.restricted import materialise_restricted_tables
         from labour_trust.governance.sharing_service import default_restricted_root
 
         restricted = default_restricted_root(self.root, Path(self.home))
-        return len(materialise_restricted_tables(self.root, self.register(), restricted))
+        register = register or self.register()
+        return len(materialise_restricted_tables(self.root, register, restricted))
 
 
 class AuditTrail(dg.ConfigurableResource):
@@ -132,8 +203,25 @@ class AuditTrail(dg.ConfigurableResource):
 
     path: str
 
-    def append(self, event: str, **details: object) -> None:
-        AuditLog(Path(self.path), actor="labour-trust").append(event, **details)
+    def append(self, event: str, **details: object) -> dict[str, object]:
+        return AuditLog(Path(self.path), actor="labour-trust").append(event, **details)
+
+    def published_versions(self, uri: str, table_id: str) -> set[int]:
+        """Delta versions of the table at `uri` with a `publication` entry. Entries written
+        before `delta_uri` / `delta_table_id` were recorded match on the table name."""
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        versions: set[int] = set()
+        for entry in AuditLog(Path(self.path)).entries():
+            details = entry.get("details") or {}
+            if (
+                entry.get("event") == "publication"
+                and details.get("table") == name
+                and details.get("delta_uri", uri) == uri
+                and details.get("delta_table_id", table_id) == table_id
+                and isinstance(details.get("delta_version"), int)
+            ):
+                versions.add(details["delta_version"])
+        return versions
 
 
 def published_root(home: Path) -> str:

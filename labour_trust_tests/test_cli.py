@@ -76,8 +76,11 @@ def test_refresh_then_status_then_failing_refresh(home, capsys):
     assert shares["hmrc/paye_rti"]["months"] == ["2024-01", "2024-02"]
     assert shares["hmrc/paye_rti"]["stale_months"] == []
     assets = {a["asset"]: a for a in report["assets"]}
-    assert assets["hmrc/paye_rti"]["partitions_materialized"] == 2
+    assert assets["hmrc/paye_rti"]["materialized"] == 2
     assert assets["hmrc/paye_rti"]["failing_checks"] == []
+    for asset in assets.values():  # every month of every asset, nothing failed or unsynced
+        assert asset["materialized"] == asset["expected"] == 2, asset
+        assert not asset["failed"] and not asset["stale"] and not asset["missing"], asset
     expired = [g for g in report["agreements"] if g["status"] == "expired"]
     assert expired and expired[0]["days_left"] < 0  # the demo register has one
 

@@ -27,6 +27,18 @@ the attacker can narrow it to. A cell fails when the interval is too narrow:
 The published table does not say which gaps are primary, so every gap is checked.
 Non-additive magnitudes (means, medians) and derived rates enter no equation and are not
 intervals here; ``checks`` covers them.
+
+``audit_joint`` attacks several published tables at once (all of a month's publications):
+one variable per distinct cell (views of one table share their common rows), every
+table's equations, and the declared ``Relation``s between cells — ``a == b`` as an
+equation, ``a <= b`` as ``b - a - s = 0`` with a slack ``s >= 0``. With ``previous`` (the
+release consumers already hold for the same month) the attacker assumes a cell is
+unchanged unless the two releases' intervals for it are disjoint: a cell published in
+both lies in the intersection of its intervals (the new one alone when they are
+disjoint, i.e. it was visibly corrected); a cell published only before keeps its old
+interval. A cell suppressed now but published before is *already public*: it is reported
+(``CellInterval.already_public``) but cannot fail — nothing the new release does can
+protect it; what matters is that it does not narrow its partners, which are audited.
 """
 
 from __future__ import annotations
@@ -40,8 +52,9 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 
-from labour_trust.disclosure.description import TableDescription
+from labour_trust.disclosure.description import Relation, TableDescription
 from labour_trust.disclosure.policy import DisclosurePolicy
 
 # Tests switch this off to compare the warm-started HiGHS path with plain linprog.
@@ -58,6 +71,9 @@ class CellInterval:
     upper: float  # math.inf when unbounded
     required: float  # minimum width
     protected: bool
+    table: str = ""
+    already_public: bool = False  # joint audit: published in the previous release
+    exact: bool = True  # False: an attained range, the true interval is at least as wide
 
     @property
     def width(self) -> float:
@@ -97,6 +113,31 @@ class AuditReport:
             }
         )
 
+    @property
+    def cells_attacked(self) -> int:
+        return len(self.intervals)
+
+    @property
+    def narrowest(self) -> CellInterval | None:
+        """The attacked cell with the least width to spare (width / required)."""
+        candidates = [i for i in self.intervals if not i.already_public]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda i: i.width / i.required if i.required else math.inf)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain figures for metadata: cells attacked, narrowest interval, seconds."""
+        narrow = self.narrowest
+        return {
+            "passed": self.passed,
+            "cells_attacked": self.cells_attacked,
+            "failures": len(self.failures),
+            "narrowest_width": None if narrow is None else narrow.width,
+            "narrowest_required": None if narrow is None else narrow.required,
+            "lp_count": self.lp_count,
+            "seconds": round(self.seconds, 3),
+        }
+
     def summary(self) -> str:
         verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} cells)"
         return (
@@ -125,6 +166,288 @@ def audit(
         lp_count=model.lp_count,
         seconds=time.perf_counter() - started,
     )
+
+
+Part = tuple[str, pa.Table, TableDescription]  # (table name, published rows, description)
+
+
+def audit_joint(
+    parts: list[Part],
+    relations: list[Relation],
+    policy: DisclosurePolicy,
+    previous: list[Part] | None = None,
+) -> AuditReport:
+    """Feasible interval of every suppressed additive cell of several published tables
+    attacked together (see the module docstring); ``parts`` may hold several views of one
+    table, each with its own description and the rows it covers."""
+    started = time.perf_counter()
+    model = _JointModel(policy)
+    for name, published, description in previous or []:
+        model.note_available(name, published, description)
+    for name, published, description in parts:
+        model.add_part(name, published, description)
+    for relation in relations:
+        model.add_relation(relation)
+    for name, published, description in previous or []:
+        model.add_previous(name, published, description)
+    intervals = model.solve()
+    failures = [_failure(i.table, i) for i in intervals if not i.protected]
+    names = sorted({name for name, _, _ in parts})
+    return AuditReport(
+        table="+".join(names),
+        policy_version=policy.version,
+        passed=not failures,
+        failures=failures,
+        intervals=intervals,
+        lp_count=model.lp_count,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _JointModel:
+    """Variables keyed by (table, dimension values by name, column), shared across views."""
+
+    def __init__(self, policy: DisclosurePolicy) -> None:
+        self.policy = policy
+        self.lp_count = 0
+        self.index: dict[tuple, int] = {}
+        self.value: list[float | None] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.is_count: list[bool] = []
+        self.label: list[tuple[str, str, dict[str, object]] | None] = []  # None: slack
+        self.public: set[int] = set()
+        self.unavailable: set[int] = set()
+        self.available_before: dict[str, set[tuple[tuple, str]]] = {}
+        self.rows: list[dict[int, float]] = []  # equations: variable → coefficient
+        self.equation_keys: set[tuple] = set()
+        # table → list of (row dims by name, {column: variable})
+        self.cells_of: dict[str, list[tuple[dict[str, object], dict[str, int]]]] = defaultdict(list)
+
+    def _variable(self, key: tuple, value: float | None, count: bool, label) -> int:
+        k = self.index.get(key)
+        if k is None:
+            k = self.index[key] = len(self.value)
+            self.value.append(value)
+            self.is_count.append(count)
+            self.label.append(label)
+            self.lower.append(0.0)
+            self.upper.append(math.inf)
+        elif self.value[k] is None and value is not None:
+            self.value[k] = value  # a view that publishes it tells the attacker
+        return k
+
+    def add_part(self, name: str, published: pa.Table, description: TableDescription) -> None:
+        part = _AttackerModel(published, description, self.policy)
+        dims = part.dims
+        # A column null in every row of a block (a month), in this release and the
+        # previous one, is not available (an outcome whose look-ahead month has not
+        # happened): its cells are not attacked and take part in no relation. (A column
+        # wholly suppressed by the repair loop's block fallback reads the same; the block
+        # holds every cell linked to it, so nothing published bounds it either.)
+        flat = [i for i, d in enumerate(description.dimensions) if not d.parent]
+        available = self._available(part) | self.available_before.get(name, set())
+        var: dict[tuple[int, str], int] = {}
+        for r, key in enumerate(part.keys):
+            cell = dict(zip(dims, key, strict=True))
+            row_key = tuple(sorted(cell.items()))
+            block = tuple(key[i] for i in flat)
+            row_vars = {}
+            for c in part.columns:
+                value = part.data[c][r]
+                k = self._variable(
+                    (name, row_key, c),
+                    None if value is None else float(value),
+                    c in part.count_columns,
+                    (name, c, cell),
+                )
+                if value is not None:
+                    self.lower[k], self.upper[k] = part._published_range(c, float(value))
+                var[(r, c)] = k
+                if (block, c) in available:
+                    row_vars[c] = k
+                else:
+                    self.unavailable.add(k)
+            self.cells_of[name].append((cell, row_vars))
+        for (parent_row, _dim), children in part._row_families(list(range(len(part.keys)))).items():
+            for c in part.columns:
+                self._equation(
+                    {var[(parent_row, c)]: 1.0} | {var[(ch, c)]: -1.0 for ch in children}
+                )
+        for group in description.column_groups:
+            families: dict[str, list[str]] = defaultdict(list)
+            for child, parent in group.parent.items():
+                families[parent].append(child)
+            for parent, kids in families.items():
+                for r in range(len(part.keys)):
+                    self._equation({var[(r, parent)]: 1.0} | {var[(r, k)]: -1.0 for k in kids})
+
+    @staticmethod
+    def _available(part: _AttackerModel) -> set[tuple[tuple, str]]:
+        flat = [i for i, d in enumerate(part.description.dimensions) if not d.parent]
+        return {
+            (tuple(key[i] for i in flat), c)
+            for r, key in enumerate(part.keys)
+            for c in part.columns
+            if part.data[c][r] is not None
+        }
+
+    def note_available(self, name: str, published: pa.Table, description: TableDescription) -> None:
+        """Columns the previous release published (so available, whatever the new says)."""
+        part = _AttackerModel(published, description, self.policy)
+        self.available_before.setdefault(name, set()).update(self._available(part))
+
+    def _equation(self, row: dict[int, float]) -> None:
+        key = tuple(sorted(row.items()))
+        if key not in self.equation_keys:  # views repeat their shared rows' equations
+            self.equation_keys.add(key)
+            self.rows.append(row)
+
+    def add_relation(self, relation: Relation) -> None:
+        left_cells = self.cells_of.get(relation.left.table, [])
+        right_index: dict[tuple, int] = {}
+        for cell, row_vars in self.cells_of.get(relation.right.table, []):
+            if relation.right.column in row_vars and all(
+                cell.get(d) == v for d, v in relation.right.where.items()
+            ):
+                free = tuple(
+                    sorted((d, v) for d, v in cell.items() if d not in relation.right.where)
+                )
+                right_index[free] = row_vars[relation.right.column]
+        for cell, row_vars in left_cells:
+            if relation.left.column not in row_vars:
+                continue
+            if not all(cell.get(d) == v for d, v in relation.left.where.items()):
+                continue
+            on = relation.on
+            if on is None:
+                on = tuple(d for d in cell if d not in relation.left.where)
+            right = right_index.get(tuple(sorted((d, cell[d]) for d in on)))
+            left = row_vars[relation.left.column]
+            if right is None or right == left:
+                continue
+            if relation.kind == "equal":
+                self._equation({left: 1.0, right: -1.0})
+            else:  # right - left - slack = 0, slack >= 0
+                slack = self._variable(("slack", len(self.value)), None, True, None)
+                self._equation({right: 1.0, left: -1.0, slack: -1.0})
+
+    def add_previous(self, name: str, published: pa.Table, description: TableDescription) -> None:
+        part = _AttackerModel(published, description, self.policy)
+        for r, key in enumerate(part.keys):
+            row_key = tuple(sorted(zip(part.dims, key, strict=True)))
+            for c in part.columns:
+                old = part.data[c][r]
+                k = self.index.get((name, row_key, c))
+                if k is None or old is None:
+                    continue  # gone from the release, or suppressed before: nothing known
+                lo, hi = part._published_range(c, float(old))
+                if self.value[k] is None:
+                    self.lower[k], self.upper[k] = lo, hi
+                    self.public.add(k)
+                elif lo <= self.upper[k] and self.lower[k] <= hi:
+                    self.lower[k], self.upper[k] = max(lo, self.lower[k]), min(hi, self.upper[k])
+
+    def solve(self) -> list[CellInterval]:
+        n = len(self.value)
+        lower, upper = np.array(self.lower), np.array(self.upper)
+        triples = [(e, k, v) for e, row in enumerate(self.rows) for k, v in row.items()]
+        if triples:
+            i, j, v = zip(*triples, strict=True)
+            matrix = sp.csr_matrix((v, (i, j)), shape=(len(self.rows), n))
+        else:
+            matrix = sp.csr_matrix((0, n))
+        incidence = (matrix != 0).astype(np.int8)
+        linked = (incidence.T @ incidence + sp.identity(n, format="csr")).tocsr()
+        _, labels = connected_components(linked, directed=False)
+        gaps = [
+            k
+            for k in range(n)
+            if self.value[k] is None and self.label[k] is not None and k not in self.unavailable
+        ]
+        by_label: dict[int, list[int]] = defaultdict(list)
+        for k in gaps:
+            by_label[int(labels[k])].append(k)
+        in_equation = np.diff(matrix.tocsc().indptr) > 0
+        out: list[CellInterval] = []
+        for label in sorted(by_label):
+            members = np.flatnonzero(labels == label)
+            rows = np.unique(matrix[:, members].tocoo().row) if in_equation[members].any() else []
+            if not len(rows):  # in no equation: only its own bounds are known
+                out.extend(self._interval(k, lower[k], upper[k]) for k in by_label[label])
+                continue
+            out.extend(
+                self._solve_block(
+                    matrix[rows][:, members].tocsr(), members, by_label[label], lower, upper
+                )
+            )
+        return out
+
+    def _solve_block(self, sub, members, gaps, lower, upper) -> list[CellInterval]:
+        """Intervals of ``gaps`` over one block. Feasible points found on the way (every
+        optimum is one) give each gap an *attained* range, inside its interval: when that
+        range is already wide enough the cell is protected without its own LPs, and is
+        reported with that range (``exact=False``: the true interval is at least as wide).
+        Cells the points do not prove get their exact min and max."""
+        local = {int(k): int(np.searchsorted(members, k)) for k in gaps}
+        lo_b, hi_b = lower[members], upper[members]
+        points = self._spread_points(sub, lo_b, hi_b, [local[k] for k in gaps])
+        solver = _BlockSolver(sub, lo_b, hi_b)
+        out = []
+        for k in gaps:
+            j = local[k]
+            if points:
+                at = [p[j] for p in points]
+                inner = self._interval(k, float(min(at)), float(max(at)), exact=False)
+                if inner.protected:
+                    out.append(inner)
+                    continue
+            self.lp_count += 2
+            lowest = solver.extreme(j, +1.0)
+            if lowest is not None and solver.last_x is not None:
+                points.append(solver.last_x)
+            highest = solver.extreme(j, -1.0) if lowest is not None else None
+            if highest is not None and math.isfinite(highest) and solver.last_x is not None:
+                points.append(solver.last_x)
+            if lowest is None or highest is None or not math.isfinite(lowest):
+                lo, hi = 0.0, 0.0  # contradictory publications: fail safe
+            else:
+                lo, hi = max(lowest, 0.0), highest
+            out.append(self._interval(k, float(lo), float(hi)))
+        return out
+
+    def _spread_points(self, sub, lower, upper, gaps: list[int]) -> list[np.ndarray]:
+        """Two feasible points with the gaps as low and as high as possible in total (the
+        high one with gaps capped far above anything published, so that it exists)."""
+        finite = upper[np.isfinite(upper)]
+        cap = 10.0 * (1.0 + float(finite.sum()))
+        capped = np.minimum(upper, cap)
+        points = []
+        for sense in (1.0, -1.0):
+            cost = np.zeros(len(lower))
+            cost[gaps] = sense
+            res = linprog(
+                cost,
+                A_eq=sub,
+                b_eq=np.zeros(sub.shape[0]),
+                bounds=np.column_stack([lower, capped]),
+                method="highs",
+            )
+            self.lp_count += 1
+            if res.status == 0:
+                points.append(res.x)
+        return points
+
+    def _interval(self, k: int, lo: float, hi: float, *, exact: bool = True) -> CellInterval:
+        table, column, cell = self.label[k]
+        if self.is_count[k]:
+            required = self.policy.count_protection
+        else:
+            required = self.policy.p_percent / 100 * hi if math.isfinite(hi) else 0.0
+        tolerance = 1e-6 * max(1.0, abs(hi) if math.isfinite(hi) else 1.0)
+        public = k in self.public
+        protected = public or hi - lo >= required - tolerance
+        return CellInterval(column, cell, lo, hi, required, protected, table, public, exact)
 
 
 def _failure(table: str, interval: CellInterval) -> AuditFailure:
@@ -321,6 +644,7 @@ class _BlockSolver:
     def __init__(self, matrix: sp.csr_matrix, lower: np.ndarray, upper: np.ndarray) -> None:
         self.matrix, self.lower, self.upper = matrix, lower, upper
         self.previous: int | None = None
+        self.last_x: np.ndarray | None = None  # the last optimal point (a feasible point)
         self.highs = _warm_highs(matrix, lower, upper)
 
     def extreme(self, k: int, sense: float) -> float | None:
@@ -339,6 +663,7 @@ class _BlockSolver:
         h.run()
         status = h.getModelStatus()
         if status == core.HighsModelStatus.kOptimal:
+            self.last_x = np.asarray(h.getSolution().col_value)
             return sense * h.getInfo().objective_function_value
         if status == core.HighsModelStatus.kUnbounded:
             return -sense * math.inf
@@ -355,6 +680,7 @@ class _BlockSolver:
             method="highs",
         )
         if res.status == 0:
+            self.last_x = res.x
             return sense * res.fun
         if res.status == 3:
             return -sense * math.inf

@@ -5,7 +5,8 @@ count measures: Universal Credit claimants by the six conditionality regimes and
 (two column groups sharing ``claimants_total``) and FE starts. LAD sizes are log-normal
 with the Isles of Scilly and the City of London tiny, regime shares vary by LAD, so small
 LADs and rare regimes produce primary suppressions as they would in real data.
-``bench_sdc`` times suppression and the independent audit on it.
+``bench_sdc`` times suppression and the independent audit on it, and compares the
+information loss with the "partner" baseline (``loss.py``).
 """
 
 from __future__ import annotations
@@ -100,9 +101,14 @@ def _with_margins(codes: list[str], leaf: np.ndarray) -> pa.Table:
 
 
 def bench_sdc(
-    scale: float = 1.0, seed: int = 0, policy: DisclosurePolicy | None = None
+    scale: float = 1.0,
+    seed: int = 0,
+    policy: DisclosurePolicy | None = None,
+    *,
+    baseline: bool = True,
 ) -> dict[str, Any]:
-    """Time suppression and audit on a national month; return timings and loss figures."""
+    """Time suppression and audit on a national month; return timings and loss figures
+    (with ``baseline``: the same figures for the "partner" baseline)."""
     policy = policy or DisclosurePolicy()
     description = local_labour_market_description()
     table = synthetic_local_labour_market(scale, seed)
@@ -111,6 +117,16 @@ def bench_sdc(
     suppress_s = time.perf_counter() - started
     report = audit(result.table, description, policy)
     loss = result.loss
+    extra: dict[str, Any] = {}
+    if baseline:
+        started = time.perf_counter()
+        base = apply_policy(table, description, policy, method="partner")
+        extra = {
+            "baseline_secondary": base.loss.secondary,
+            "baseline_suppressed_value_share": round(float(base.loss.suppressed_value_share), 6),
+            "baseline_audit_passed": base.audit_passed,
+            "baseline_s": round(time.perf_counter() - started, 3),
+        }
     return {
         "scale": scale,
         "rows": table.num_rows,
@@ -126,6 +142,8 @@ def bench_sdc(
         "audit_s": round(report.seconds, 3),
         "audit_lps": report.lp_count,
         "audit_passed": report.passed,
+        "audits": result.audits,
+        **extra,
     }
 
 

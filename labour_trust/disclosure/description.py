@@ -23,6 +23,12 @@ same description and nothing else about the table's structure, so it is plain da
   contributor-level values is tested on it (frequency rule only). These columns are
   inputs to disclosure control and are never published.
 
+Relations between cells of different columns or tables (``Relation``) are data too:
+``equal`` (the same people counted in two places, e.g. a local_labour_market regime count
+and claimant_outcomes' 'all' cohort of the same area and month) and ``at_most`` (a subset:
+``employed_m6 <= achievers``). The joint engine and the joint audit both read them; an
+attacker knows them as well as the additivity.
+
 ``attribute=True`` marks a breakdown whose categories are attributes of the people counted
 (regime, outcome, sex): a group wholly in one category is then an attribute disclosure,
 so its zeros are sensitive. Geography and time are not attributes.
@@ -402,3 +408,71 @@ def _column_group(table: str, data: Mapping[str, Any]) -> ColumnGroup:
     return ColumnGroup(
         data["name"], _hierarchy(what, data, "members"), bool(data.get("attribute", False))
     )
+
+
+RELATION_KINDS = ("equal", "at_most")
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """The cells of one column of a table, optionally at fixed dimension values
+    (``where={"group_value": "all"}``)."""
+
+    table: str
+    column: str
+    where: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "where", _frozen(self.where))
+
+    def __hash__(self) -> int:  # a mapping proxy is not hashable; its items are
+        return hash((self.table, self.column, tuple(sorted(self.where.items()))))
+
+    def __str__(self) -> str:
+        fixed = "".join(f"[{k}={v}]" for k, v in sorted(self.where.items()))
+        return f"{self.table}.{self.column}{fixed}"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """``left == right`` or ``left <= right`` for every pair of cells that agree on the
+    ``on`` dimensions (``None``: every dimension of the left table not fixed by its
+    ``where`` — the same row when both sides are in one table). A left cell with no
+    matching right cell, or a side that is not available (null), is not linked."""
+
+    kind: str
+    left: CellRef
+    right: CellRef
+    on: tuple[str, ...] | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in RELATION_KINDS:
+            raise DescriptionError(f"relation kind must be one of {RELATION_KINDS}: {self.kind!r}")
+        if self.on is not None:
+            object.__setattr__(self, "on", tuple(self.on))
+
+    @classmethod
+    def equal(
+        cls, left: CellRef, right: CellRef, on: Iterable[str] | None = None, note: str = ""
+    ) -> Relation:
+        return cls("equal", left, right, None if on is None else tuple(on), note)
+
+    @classmethod
+    def at_most(
+        cls, smaller: CellRef, larger: CellRef, on: Iterable[str] | None = None, note: str = ""
+    ) -> Relation:
+        return cls("at_most", smaller, larger, None if on is None else tuple(on), note)
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset({self.left.table, self.right.table})
+
+    def __str__(self) -> str:
+        op = "==" if self.kind == "equal" else "<="
+        return f"{self.left} {op} {self.right}"
+
+
+def within(table: str, smaller: str, larger: str, note: str = "") -> Relation:
+    """``smaller <= larger`` in every row of ``table`` (a subset count)."""
+    return Relation.at_most(CellRef(table, smaller), CellRef(table, larger), note=note)

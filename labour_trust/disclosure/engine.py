@@ -12,9 +12,16 @@ measure column, with the row's dimension values, ``column``, ``status`` and ``ru
   whose source is suppressed (rule: derived);
 - ``not_applicable``: no value in the input (a magnitude with nothing to measure).
 
+Secondary rules: ``secondary`` (protects another cell), ``derived``, ``repair`` (added
+because the independent audit could narrow a cell, see ``repair.py``), ``block`` (the
+repair loop's last resort), ``previous`` (suppressed in a release consumers already hold).
+
 The status table is internal (audit log, catalog metadata): publishing it would tell an
 attacker which suppressed cells are small. The published table is ``SdcResult.table``:
 suppressed and not-applicable cells are null; ``export.human_table`` marks them 'c' / 'z'.
+
+Every decision is deterministic: budgets are counted in LP solves and audit rounds, never
+in seconds (``timings`` are for reporting only).
 """
 
 from __future__ import annotations
@@ -26,17 +33,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from labour_trust.disclosure import audit as audit_module
 from labour_trust.disclosure.cells import Grid, build_grid
 from labour_trust.disclosure.description import TableDescription
 from labour_trust.disclosure.policy import DisclosurePolicy
 from labour_trust.disclosure.primary import count_primaries, magnitude_primaries
+from labour_trust.disclosure.repair import REPAIR_ROUNDS, RepairRecord, repair
 from labour_trust.disclosure.rounding import (
     count_bounds,
     magnitude_bounds,
     round_counts,
     round_steps,
 )
-from labour_trust.disclosure.secondary import Criterion, suppress_secondary
+from labour_trust.disclosure.secondary import (
+    CLEANUP_LPS,
+    Criterion,
+    SecondaryResult,
+    problem_from_grid,
+    solve,
+)
 
 PUBLISHED, ROUNDED, PRIMARY, SECONDARY, NOT_APPLICABLE = (
     "published",
@@ -48,6 +63,9 @@ PUBLISHED, ROUNDED, PRIMARY, SECONDARY, NOT_APPLICABLE = (
 SUPPRESSED = (PRIMARY, SECONDARY)
 METADATA_POLICY = b"labour_trust.sdc.policy_version"
 METADATA_TABLE = b"labour_trust.sdc.table"
+METHODS = ("lp", "partner")
+# The "partner" baseline grows its pattern one partner per narrow cell per audit.
+PARTNER_ROUNDS = 50
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,21 @@ class SdcResult:
     timings: dict[str, float]
     lp_count: int
     cleanup_complete: bool  # False: clean-up budget ran out (safe, possibly not minimal)
+    audits: int = 0  # independent audits run by the repair loop (1 = first pattern passed)
+    audit_passed: bool | None = None  # the repair loop's last audit (None: not run)
+    repaired_cells: tuple[str, ...] = ()  # suppressed by the repair loop (rule "repair")
+    blocked_cells: tuple[str, ...] = ()  # suppressed as a whole block (rule "block")
+
+    def sdc_metadata(self) -> dict[str, object]:
+        """Plain figures for catalog metadata (no cell values, no statuses)."""
+        return {
+            "lp_count": self.lp_count,
+            "cleanup_complete": self.cleanup_complete,
+            "audits": self.audits,
+            "audit_passed": self.audit_passed,
+            "cells_repaired": len(self.repaired_cells),
+            "cells_block_suppressed": len(self.blocked_cells),
+        }
 
     def status_of(self, column: str, **dims: object) -> str:
         """Status of one cell, e.g. ``status_of("claimants", area="E06000001")``."""
@@ -116,18 +149,91 @@ def apply_policy(
     *,
     contributors: pa.Table | Mapping[str, pa.Table] | None = None,
     cleanup: bool = True,
-    cleanup_seconds: float = 3.0,
+    cleanup_lps: int = CLEANUP_LPS,
+    repair_rounds: int | None = None,
+    method: str = "lp",
 ) -> SdcResult:
     """Suppress, protect and round ``table`` under ``policy``.
 
     ``contributors``: contributor-level values for the magnitude columns — one Arrow table
     (used for every magnitude) or a mapping column → table; each has the description's
     dimension columns at the finest level, ``value``, and optionally ``contributor``.
-    ``cleanup`` re-publishes unnecessary secondary suppressions, within ``cleanup_seconds``.
+    ``cleanup`` re-publishes unnecessary secondary suppressions, within ``cleanup_lps``
+    attacker LP solves. The independent audit then attacks the result; cells it can
+    narrow are repaired within ``repair_rounds`` rounds (``repair.py``).
+
+    ``method="partner"`` is the baseline for information-loss comparisons: no LP
+    protection, only the repair loop from the primaries (suppress the cheapest published
+    partner of each narrow cell until the audit passes).
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     policy = policy or DisclosurePolicy()
+    rounds = repair_rounds
+    if rounds is None:
+        rounds = REPAIR_ROUNDS if method == "lp" else PARTNER_ROUNDS
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    prepared = prepare(table, description, policy, contributors)
+    timings["primary_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    grid = prepared.grid
+    problem = problem_from_grid(grid, prepared.bounds, _criteria(grid, policy), policy)
+    last: list[SecondaryResult] = []
+
+    def protect(forced: set[int]) -> set[int]:
+        if method == "partner":
+            return set(forced)
+        last.append(solve(problem, forced, cleanup=cleanup, cleanup_lps=cleanup_lps))
+        return last[-1].suppressed
+
+    def narrow(suppressed: set[int]) -> list[int]:
+        secondaries = {c: "secondary" for c in suppressed if c not in prepared.primaries}
+        published = assemble(table, prepared, policy, secondaries)[0]
+        return narrow_cells(grid, audit_module.audit(published, description, policy))
+
+    suppressed, added, record = repair(
+        problem, set(prepared.primaries), protect, narrow, rounds=rounds
+    )
+    timings["secondary_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    secondaries = {c: added.get(c, "secondary") for c in suppressed - set(prepared.primaries)}
+    published, status, loss = assemble(table, prepared, policy, secondaries)
+    result = SdcResult(
+        table=published,
+        status=status,
+        loss=loss,
+        policy=policy,
+        description=description,
+        timings=timings,
+        lp_count=sum(r.lp_count for r in last),
+        cleanup_complete=all(r.cleanup_complete for r in last) and cleanup and method == "lp",
+        **repair_fields(record, grid.describe),
+    )
+    timings["assemble_s"] = time.perf_counter() - start
+    return result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One table after validation, primary suppression and rounding."""
+
+    grid: Grid
+    primaries: dict[int, str]  # cell → rule
+    magnitude_rules: dict[str, dict[int, str]]
+    rounded: np.ndarray
+    bounds: tuple[np.ndarray, np.ndarray]
+
+
+def prepare(
+    table: pa.Table,
+    description: TableDescription,
+    policy: DisclosurePolicy,
+    contributors: pa.Table | Mapping[str, pa.Table] | None = None,
+) -> Prepared:
+    """Validate, find the primaries and round: everything before secondary suppression."""
     grid = build_grid(table, description)
     primaries = count_primaries(grid, policy)
     magnitude_rules = magnitude_primaries(table, description, policy, contributors)
@@ -135,37 +241,53 @@ def apply_policy(
         if column in grid.additive:  # sums also take part in secondary suppression
             c = grid.additive.index(column)
             primaries.update({grid.cell(row, c): rule for row, rule in rules.items()})
-    timings["primary_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
     rounded, bounds = _rounded_additive(grid, policy)
-    secondary = suppress_secondary(
-        grid,
-        set(primaries),
-        bounds,
-        _criteria(grid, policy),
-        policy,
-        cleanup=cleanup,
-        cleanup_seconds=cleanup_seconds,
-    )
-    timings["secondary_s"] = time.perf_counter() - start
+    return Prepared(grid, primaries, magnitude_rules, rounded, bounds)
 
-    start = time.perf_counter()
+
+def assemble(
+    table: pa.Table,
+    prepared: Prepared,
+    policy: DisclosurePolicy,
+    secondaries: Mapping[int, str],
+) -> tuple[pa.Table, pa.Table, InformationLoss]:
+    """Published table, status table and loss for a suppression pattern (cell → rule)."""
+    grid = prepared.grid
     columns = _column_outcomes(
-        table, grid, policy, primaries, secondary.secondary, rounded, magnitude_rules
+        table,
+        grid,
+        policy,
+        prepared.primaries,
+        secondaries,
+        prepared.rounded,
+        prepared.magnitude_rules,
     )
-    result = SdcResult(
-        table=_published_table(table, description, policy, columns),
-        status=_status_table(grid, columns),
-        loss=_information_loss(grid, columns),
-        policy=policy,
-        description=description,
-        timings=timings,
-        lp_count=secondary.lp_count,
-        cleanup_complete=secondary.cleanup_complete,
+    return (
+        _published_table(table, grid.description, policy, columns),
+        _status_table(grid, columns),
+        _information_loss(grid, columns),
     )
-    timings["assemble_s"] = time.perf_counter() - start
-    return result
+
+
+def narrow_cells(grid: Grid, report: audit_module.AuditReport) -> list[int]:
+    """Cell ids of the audit's failures (suppressed cells it can narrow too far)."""
+    row_of = {key: row for row, key in enumerate(grid.keys)}
+    dims = grid.description.dimension_columns
+    cells = []
+    for failure in report.failures:
+        row = row_of[tuple(failure.cell[d] for d in dims)]
+        cells.append(grid.cell(row, grid.additive.index(failure.column)))
+    return cells
+
+
+def repair_fields(record: RepairRecord, describe) -> dict[str, object]:
+    """SdcResult fields from a repair record (``describe``: cell id → text)."""
+    return {
+        "audits": record.audits,
+        "audit_passed": record.passed,
+        "repaired_cells": tuple(describe(c) for c in record.repaired),
+        "blocked_cells": tuple(describe(c) for c in record.blocked),
+    }
 
 
 def _criteria(grid: Grid, policy: DisclosurePolicy) -> dict[str, Criterion]:
@@ -228,7 +350,7 @@ def _column_outcomes(
     grid: Grid,
     policy: DisclosurePolicy,
     primaries: dict[int, str],
-    secondaries: set[int],
+    secondaries: Mapping[int, str],
     rounded: np.ndarray,
     magnitude_rules: dict[str, dict[int, str]],
 ) -> dict[str, _Outcome]:
@@ -244,7 +366,7 @@ def _column_outcomes(
             elif cell in primaries:
                 outcome.add(None, PRIMARY, primaries[cell])
             elif cell in secondaries:
-                outcome.add(None, SECONDARY, "secondary")
+                outcome.add(None, SECONDARY, secondaries[cell])
             else:
                 outcome.add(pub, PUBLISHED if pub == true else ROUNDED, "")
         outcomes[column] = outcome

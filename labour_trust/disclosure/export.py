@@ -7,6 +7,7 @@ apart would point at the small cells.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,10 +49,17 @@ def human_table(result: SdcResult) -> pa.Table:
 
 
 def write_csv(result: SdcResult, path: str | Path) -> Path:
-    """Write the human-facing table as CSV (UTF-8, header row)."""
+    """Write the human-facing table as CSV (UTF-8, header row), atomically: into a temporary
+    file in the same folder, then renamed over `path`, so a reader (or a failed run) never
+    leaves or sees half a file — only the previous export or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(human_table(result), path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pacsv.write_csv(human_table(result), tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -41,7 +41,18 @@ points of the attacker's polytope whose values in that cell are far enough apart
    re-derived by the attacker's LPs. Rounds repeat until no secondary can go, so every
    remaining one is necessary: re-publishing any single one leaves a cell
    under-protected (the property tests check this against the independent audit). The
-   clean-up has a time budget; what it has not tried stays suppressed (safe).
+   clean-up has a budget in attacker LP solves (never in seconds: the same input must
+   give the same output on a busy machine); what it has not tried stays suppressed (safe).
+
+The engine works on a ``Problem``: cells, equations ``M x = 0`` and the attacker's bounds.
+One table gives one (``problem_from_grid``); linked tables give one joint problem
+(``joint.py``). Two kinds of cells exist only in joint problems: *structural* cells (the
+slack ``s >= 0`` of an inequality ``a <= b`` written as ``b - a - s = 0``: never published,
+never protected) and *exempt* cells (suppressed, but already public from an earlier
+release: the attacker keeps their old interval and no protection can be given to them).
+
+Ties are broken by cell id (components, queues and candidates are sorted), never by
+set or dict order of unsorted data, so the output depends on the input only.
 
 The attacker's min/max LPs are re-solved warm (``lp.AttackerLp``), ~2 ms each for a
 national month.
@@ -62,7 +73,6 @@ narrows it; and every suppressed cell, not just the primaries, is protected.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -72,6 +82,7 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components, shortest_path
 
 from labour_trust.disclosure.cells import Grid
+from labour_trust.disclosure.description import DescriptionError
 from labour_trust.disclosure.lp import AttackerLp
 from labour_trust.disclosure.policy import DisclosurePolicy
 
@@ -79,6 +90,10 @@ from labour_trust.disclosure.policy import DisclosurePolicy
 # ones first over the cells a few equation hops around the target (tried in turn).
 WHOLE_COMPONENT_CELLS = 1000
 NEIGHBOURHOOD_HOPS = (3, 6, np.inf)
+# Clean-up budget in attacker LP solves over all components (a national month needs a
+# few hundred; each solve costs more on a larger linked problem). Counted, not timed, so
+# that the result is reproducible; what the budget does not reach stays suppressed (safe).
+CLEANUP_LPS = 400
 
 
 class SuppressionError(RuntimeError):
@@ -105,6 +120,60 @@ class Criterion:
 
 
 @dataclass
+class Problem:
+    """Cells, equations and the attacker's knowledge; every array is indexed by cell id."""
+
+    matrix: sp.csr_matrix  # equations: rows of M in M x = 0
+    values: np.ndarray  # true values (NaN = not available: in no equation)
+    lower: np.ndarray  # attacker bounds of a published cell
+    upper: np.ndarray
+    weight: np.ndarray  # cost of suppressing
+    criteria: list[Criterion]  # per cell
+    hidden_lower: np.ndarray | None = None  # attacker bounds of a suppressed cell
+    hidden_upper: np.ndarray | None = None  # (default [0, inf))
+    structural: np.ndarray | None = None  # bool: slack cells, always hidden, never protected
+    exempt: np.ndarray | None = None  # bool: need no protection when suppressed
+
+    def __post_init__(self) -> None:
+        n = len(self.values)
+        if self.hidden_lower is None:
+            self.hidden_lower = np.zeros(n)
+        if self.hidden_upper is None:
+            self.hidden_upper = np.full(n, np.inf)
+        if self.structural is None:
+            self.structural = np.zeros(n, dtype=bool)
+        if self.exempt is None:
+            self.exempt = np.zeros(n, dtype=bool)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.values)
+
+
+def problem_from_grid(
+    grid: Grid,
+    bounds: tuple[np.ndarray, np.ndarray],
+    criteria: dict[str, Criterion],
+    policy: DisclosurePolicy,
+) -> Problem:
+    """One table's protection problem: its cells, equations and published intervals."""
+    flat = grid.values.ravel()
+    return Problem(
+        matrix=grid.matrix(),
+        values=flat,
+        lower=bounds[0],
+        upper=bounds[1],
+        weight=cell_weights(np.nan_to_num(flat), policy),
+        criteria=[criteria[grid.locate(c)[1]] for c in range(grid.n_cells)],
+    )
+
+
+def cell_weights(values: np.ndarray, policy: DisclosurePolicy) -> np.ndarray:
+    """Information loss of suppressing each cell (value + 1, or 1 per cell)."""
+    return values + 1.0 if policy.secondary_cost == "value" else np.ones(len(values))
+
+
+@dataclass
 class Component:
     """One independent protection problem (cells linked by equations)."""
 
@@ -113,14 +182,19 @@ class Component:
     values: np.ndarray
     lower: np.ndarray  # attacker bounds if published
     upper: np.ndarray
+    hidden_lower: np.ndarray  # attacker bounds if suppressed
+    hidden_upper: np.ndarray
     weight: np.ndarray  # cost of suppressing
     criterion: Criterion
     suppressed: np.ndarray  # bool
-    primary: np.ndarray  # bool
+    primary: np.ndarray  # bool: forced (primaries, earlier releases, repairs): never re-published
+    protect: np.ndarray  # bool: must be protected when suppressed (not structural, not exempt)
     lp: AttackerLp
     adjacency: sp.csr_matrix  # cells sharing an equation
     proofs: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     pair_lps: int = 0
+    has_public: bool = False  # holds cells an earlier release published
+    unprotectable: list[int] = field(default_factory=list)
 
     def distances(self, source: int) -> np.ndarray:
         """Equation hops from ``source`` to every cell (inf when unreachable)."""
@@ -132,7 +206,7 @@ class Component:
 
     def suppress(self, j: int) -> None:
         self.suppressed[j] = True
-        self.lp.set_bounds(j, 0.0, np.inf)
+        self.lp.set_bounds(j, self.hidden_lower[j], self.hidden_upper[j])
 
     def publish(self, j: int) -> None:
         self.suppressed[j] = False
@@ -146,6 +220,9 @@ class SecondaryResult:
     components: int
     lp_count: int
     cleanup_complete: bool  # False when the clean-up budget ran out (safe, less minimal)
+    # Cells no pattern can protect because an earlier release already confines them (only
+    # with exempt cells; the audit reports them and publication is blocked).
+    unprotectable: set[int] = field(default_factory=set)
 
 
 def suppress_secondary(
@@ -156,79 +233,111 @@ def suppress_secondary(
     policy: DisclosurePolicy,
     *,
     cleanup: bool = True,
-    cleanup_seconds: float = 3.0,
+    cleanup_lps: int = CLEANUP_LPS,
     force_linprog: bool = False,
 ) -> SecondaryResult:
     """Suppress additional cells until every suppressed cell is protected.
 
     ``bounds``: the attacker's interval for each cell if published (flat, by cell id);
     ``criteria``: protection criterion per additive column. The clean-up stops after
-    ``cleanup_seconds`` in all (what it has not tried stays suppressed: safe).
+    ``cleanup_lps`` attacker LPs in all (what it has not tried stays suppressed: safe).
     """
-    suppressed: set[int] = set(primaries)
+    return solve(
+        problem_from_grid(grid, bounds, criteria, policy),
+        primaries,
+        cleanup=cleanup,
+        cleanup_lps=cleanup_lps,
+        force_linprog=force_linprog,
+    )
+
+
+def solve(
+    problem: Problem,
+    forced: set[int],
+    *,
+    cleanup: bool = True,
+    cleanup_lps: int = CLEANUP_LPS,
+    force_linprog: bool = False,
+) -> SecondaryResult:
+    """Suppress ``forced`` cells (primaries, ...) and enough others that every suppressed
+    cell is protected; structural cells are hidden throughout and not reported."""
+    forced = {int(c) for c in forced if not problem.structural[c]}
+    suppressed: set[int] = set(forced)
     lp_count = 0
     complete = True
-    components = list(
-        _components(grid, primaries, bounds, criteria, policy, force_linprog=force_linprog)
-    )
-    budget = cleanup_seconds
+    unprotectable: set[int] = set()
+    components = list(_components(problem, forced, force_linprog=force_linprog))
+    budget = cleanup_lps
     for comp in components:
         if comp.matrix.shape[0]:
             _protect(comp)
             if cleanup:
-                started = time.perf_counter()
-                complete &= _cleanup(comp, started + budget)
-                budget -= time.perf_counter() - started
+                before = comp.lp.solves
+                complete &= _cleanup(comp, comp.lp.solves + budget)
+                budget -= comp.lp.solves - before
             _verify_proofs(comp)
-        suppressed.update(int(c) for c in comp.cells[comp.suppressed])
+        real = comp.suppressed & ~problem.structural[comp.cells]
+        suppressed.update(int(c) for c in comp.cells[real])
+        unprotectable.update(int(comp.cells[i]) for i in comp.unprotectable)
         lp_count += comp.lp.solves + comp.pair_lps
     return SecondaryResult(
-        suppressed, suppressed - primaries, len(components), lp_count, complete and cleanup
+        suppressed,
+        suppressed - forced,
+        len(components),
+        lp_count,
+        complete and cleanup,
+        unprotectable,
     )
 
 
-def _components(
-    grid: Grid,
-    primaries: set[int],
-    bounds: tuple[np.ndarray, np.ndarray],
-    criteria: dict[str, Criterion],
-    policy: DisclosurePolicy,
-    *,
-    force_linprog: bool,
-) -> Iterator[Component]:
-    """Connected components of the equation graph that hold at least one primary."""
-    if not primaries:
+def _components(problem: Problem, forced: set[int], *, force_linprog: bool) -> Iterator[Component]:
+    """Connected components of the equation graph that hold at least one forced cell, in
+    order of their smallest cell id."""
+    if not forced:
         return
-    matrix = grid.matrix()
-    n = grid.n_cells
+    matrix = problem.matrix.tocsr()
+    n = problem.n_cells
     # Cells are linked when they share an equation: cell–equation incidence squared.
     incidence = (matrix != 0).astype(np.int8)
     adjacency = (incidence.T @ incidence).tocsr()
     _, labels = connected_components(adjacency + sp.identity(n, format="csr"), directed=False)
-    flat = grid.values.ravel()
-    # Every equation holds its parent cell, so any entry labels the equation.
+    flat = np.nan_to_num(problem.values)
+    # Each equation lies in one component: its first entry labels it.
     equation_label = labels[matrix.indices[matrix.indptr[:-1]]] if matrix.shape[0] else []
-    primary_ids = np.fromiter(primaries, dtype=np.int64)
-    for label in np.unique(labels[primary_ids]):
+    forced_ids = np.array(sorted(forced), dtype=np.int64)
+    for label in np.unique(labels[forced_ids]):
         cells = np.flatnonzero(labels == label)
         local = matrix[np.flatnonzero(np.asarray(equation_label) == label)][:, cells].tocsr()
         values = flat[cells]
-        is_primary = np.isin(cells, primary_ids)
-        lower, upper = bounds[0][cells], bounds[1][cells]
+        structural = problem.structural[cells]
+        is_forced = np.isin(cells, forced_ids)
+        hidden = is_forced | structural
+        lower, upper = problem.lower[cells], problem.upper[cells]
+        hidden_lower, hidden_upper = problem.hidden_lower[cells], problem.hidden_upper[cells]
+        kinds = {problem.criteria[c] for c in cells[~structural].tolist()}
+        if len(kinds) > 1:
+            raise DescriptionError(
+                "linked cells mix counts and sums (or protection levels): "
+                f"{sorted(map(str, kinds))}"
+            )
         yield Component(
             cells=cells,
             matrix=local,
             values=values,
             lower=lower,
             upper=upper,
-            weight=values + 1.0 if policy.secondary_cost == "value" else np.ones(len(cells)),
-            criterion=criteria[grid.locate(int(cells[0]))[1]],
-            suppressed=is_primary.copy(),
-            primary=is_primary,
+            hidden_lower=hidden_lower,
+            hidden_upper=hidden_upper,
+            weight=problem.weight[cells],
+            criterion=next(iter(kinds)) if kinds else problem.criteria[int(cells[0])],
+            suppressed=hidden.copy(),
+            primary=hidden.copy(),
+            protect=~structural & ~problem.exempt[cells],
+            has_public=bool(problem.exempt[cells].any()),
             lp=AttackerLp(
                 local,
-                np.where(is_primary, 0.0, lower),
-                np.where(is_primary, np.inf, upper),
+                np.where(hidden, hidden_lower, lower),
+                np.where(hidden, hidden_upper, upper),
                 force_linprog=force_linprog,
             ),
             adjacency=adjacency[cells][:, cells].tocsr(),
@@ -241,7 +350,9 @@ def _components(
 def _protect(comp: Component) -> None:
     # Largest requirement first: big cells need long detours that later ones can reuse.
     upl = np.array([comp.criterion.upl(v) for v in comp.values])
-    queue = sorted(np.flatnonzero(comp.suppressed).tolist(), key=lambda i: (-upl[i], i))
+    queue = sorted(
+        np.flatnonzero(comp.suppressed & comp.protect).tolist(), key=lambda i: (-upl[i], i)
+    )
     # Feasible points found so far, starting with the true table. Suppressions only grow in
     # this phase, so a point once feasible stays feasible and can prove any cell.
     points: list[np.ndarray] = [comp.values]
@@ -252,13 +363,18 @@ def _protect(comp: Component) -> None:
         # Cheap first: most cells are already protected by rounding and other gaps.
         if _prove_by_lp(comp, i, points):
             continue
-        low, high = _cheapest_pair(comp, i)
+        try:
+            low, high = _cheapest_pair(comp, i)
+        except SuppressionError:
+            if not comp.has_public:
+                raise
+            comp.unprotectable.append(i)  # the earlier release already confines it
+            continue
         outside = _outside(comp, low) | _outside(comp, high)
-        queue.extend(
-            _suppress_enough(
-                comp, i, np.flatnonzero(~comp.suppressed & outside), (low, high), points
-            )
+        added = _suppress_enough(
+            comp, i, np.flatnonzero(~comp.suppressed & outside), (low, high), points
         )
+        queue.extend(j for j in added if comp.protect[j])
         if (
             i not in comp.proofs
             and not _proved_by(comp, i, points)
@@ -352,11 +468,12 @@ def _prove_by_lp(comp: Component, i: int, points: list[np.ndarray] | None = None
 def _far_point(comp: Component, i: int, start: np.ndarray) -> np.ndarray:
     """A feasible point with (suppressed) cell i as high as protection needs, when its
     maximum is unbounded: re-solve with the cell capped there."""
-    comp.lp.set_bounds(i, 0.0, comp.criterion.needed_max(start[i]) + 1.0)
+    low = comp.hidden_lower[i]
+    comp.lp.set_bounds(i, low, comp.criterion.needed_max(start[i]) + 1.0)
     try:
         point = comp.lp.optimise(i, maximise=True).x
     finally:
-        comp.lp.set_bounds(i, 0.0, np.inf)
+        comp.lp.set_bounds(i, low, comp.hidden_upper[i])
     if point is None:
         raise SuppressionError(f"no feasible point for cell {comp.cells[i]}")
     return point
@@ -392,14 +509,18 @@ def _pair_lp(
     published = ~comp.suppressed[cells]
     lower_pub, upper_pub = comp.lower[cells], comp.upper[cells]
     weight = comp.weight[cells]
-    s_lo = np.where(published, lower_pub - a, -a)
-    s_hi = np.where(published, upper_pub - a, np.inf)
-    s_lo[t], s_hi[t] = -a[t], np.inf
+    s_lo = np.where(published, lower_pub - a, comp.hidden_lower[cells] - a)
+    s_hi = np.where(published, upper_pub - a, comp.hidden_upper[cells] - a)
+    s_lo[t], s_hi[t] = comp.hidden_lower[target] - a[t], comp.hidden_upper[target] - a[t]
     lower = np.concatenate([s_lo, np.zeros(2 * n)])
-    # u unbounded; v at most the published lower bound, so that a + y >= 0.
-    upper = np.concatenate(
-        [s_hi, np.where(published, np.inf, 0.0), np.where(published, lower_pub, 0.0)]
-    )
+    # u, v: at most what suppressing the cell would allow (its hidden bounds: [0, inf),
+    # or an earlier release's interval), so that the points stay feasible once the cells
+    # they move are suppressed.
+    hidden_lo, hidden_hi = comp.hidden_lower[cells], comp.hidden_upper[cells]
+    with np.errstate(invalid="ignore"):  # inf - inf on hidden cells, discarded by where
+        up = np.where(published, np.maximum(hidden_hi - upper_pub, 0.0), 0.0)
+        down = np.where(published, np.maximum(lower_pub - hidden_lo, 0.0), 0.0)
+    upper = np.concatenate([s_hi, up, down])
     bounds = np.column_stack([np.tile(lower, 2), np.tile(upper, 2)])
     cost = np.tile(np.concatenate([np.zeros(n), weight, weight]), 2)
     # Equations touching the neighbourhood, on its cells only (the rest do not move).
@@ -452,14 +573,15 @@ def _outside(comp: Component, point: np.ndarray) -> np.ndarray:
 # -- phase 2: clean-up ---------------------------------------------------------------------
 
 
-def _cleanup(comp: Component, deadline: float) -> bool:
-    """Re-publish unnecessary secondaries; False if the time budget ran out."""
+def _cleanup(comp: Component, last_solve: int) -> bool:
+    """Re-publish unnecessary secondaries; False if the LP budget ran out (the attacker
+    LP counter passed ``last_solve``)."""
     changed = True
     while changed:
         changed = False
         candidates = np.flatnonzero(comp.suppressed & ~comp.primary)
         for j in sorted(candidates.tolist(), key=lambda c: (-comp.weight[c], c)):
-            if time.perf_counter() > deadline:
+            if comp.lp.solves > last_solve:
                 return False
             if _try_publish(comp, j):
                 changed = True
@@ -522,7 +644,9 @@ def _verify_proofs(comp: Component) -> None:
     re-derive any that do not (numerical drift), so the result never rests on a stale
     proof."""
     tol = comp.tolerance * 10
-    for i in np.flatnonzero(comp.suppressed).tolist():
+    for i in np.flatnonzero(comp.suppressed & comp.protect).tolist():
+        if i in comp.unprotectable:
+            continue
         proof = comp.proofs.get(i)
         if proof is not None and all(_feasible(comp, p, tol) for p in proof):
             continue
@@ -534,6 +658,6 @@ def _verify_proofs(comp: Component) -> None:
 def _feasible(comp: Component, point: np.ndarray, tol: float) -> bool:
     if np.abs(comp.matrix @ point).max(initial=0.0) > tol:
         return False
-    published = ~comp.suppressed
-    inside = (point >= comp.lower - tol) & (point <= comp.upper + tol)
-    return bool(np.all(point >= -tol) and np.all(inside[published]))
+    lower = np.where(comp.suppressed, comp.hidden_lower, comp.lower)
+    upper = np.where(comp.suppressed, comp.hidden_upper, comp.upper)
+    return bool(np.all(point >= lower - tol) and np.all(point <= upper + tol))

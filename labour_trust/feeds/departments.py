@@ -73,6 +73,8 @@ PAYE_RTI = FeedSpec(
     allowed_values={"sic_section": v.SIC_SECTIONS},
     publication_day=20,
     volume_tolerance=0.3,
+    upper_bounds={"gross_pay_month": 1_000_000.0},  # £ a month: £12 M a year is no payslip
+    magnitude_columns=("gross_pay_month",),
 )
 
 FE_LEARNERS = FeedSpec(
@@ -131,6 +133,9 @@ BUSINESS_POPULATION = FeedSpec(
     allowed_values={"sic_section": v.SIC_SECTIONS, "size_band": v.SIZE_BANDS},
     publication_day=10,
     volume_tolerance=0.2,
+    # The largest UK employers have under 1.5 M staff and turn over under £1 trillion.
+    upper_bounds={"employment": 2_000_000, "turnover": 1_000_000_000},  # turnover in £k
+    magnitude_columns=("employment", "turnover"),
 )
 
 FEEDS: tuple[FeedSpec, ...] = (UC_CLAIMANTS, PAYE_RTI, FE_LEARNERS, BUSINESS_POPULATION)

@@ -22,6 +22,13 @@ class FeedSpec:
     allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     publication_day: int = 10  # the department publishes month m by this day of m+1
     volume_tolerance: float = 0.5  # allowed relative deviation from the trailing median
+    # Plausible upper bound of each numeric column (the contract rejects values above it
+    # and every non-finite float): a 1e308 passes `non_negative` but overflows any SUM.
+    upper_bounds: dict[str, float] = field(default_factory=dict)
+    # Columns whose month median must stay within `magnitude_factor` (×/÷) of the trailing
+    # months' median: well-typed but wrong data, e.g. pay published in pence.
+    magnitude_columns: tuple[str, ...] = ()
+    magnitude_factor: float = 3.0
 
     @property
     def name(self) -> str:

@@ -3,6 +3,10 @@
 Authorises a bearer token against the agreement register, resolves a table to the Delta
 table that answers for the agreement (the published table, or its restricted copy), and
 lists its files with short-lived URLs (see `sharing_server.py` for the overall design).
+
+Consumers only ever see a table's released version (`restricted.py`, "Released versions"):
+a Delta version the pipeline wrote but could not record in the audit log is never listed,
+queried or copied, and a table with nothing released yet does not exist for them.
 """
 
 from __future__ import annotations
@@ -43,7 +47,13 @@ from labour_trust.governance.protocol import (
     protocol_action,
     response_format,
 )
-from labour_trust.governance.restricted import ensure_restricted_table, table_uri
+from labour_trust.governance.restricted import (
+    UnreleasedError,
+    ensure_restricted_table,
+    is_released,
+    open_released,
+    table_uri,
+)
 from labour_trust.governance.tokens import token_fingerprint
 from labour_trust.shares.storage import S3Settings, is_s3, storage_options_for
 
@@ -172,9 +182,11 @@ class SharingService:
             raise not_found(f"schema '{schema}' does not exist in share '{SHARE}'")
 
     def visible_tables(self, agreement: Agreement) -> list[str]:
-        """Tables the agreement grants that have been published (names, sorted)."""
+        """Tables the agreement grants that have a released version (names, sorted)."""
         return sorted(
-            g.name for g in agreement.tables if _exists(self._published_uri(g.name), self.config)
+            g.name
+            for g in agreement.tables
+            if is_released(self._published_uri(g.name), self.config.settings)
         )
 
     def resolve(self, request: Request, agreement: Agreement, table: str) -> ServedTable:
@@ -186,11 +198,16 @@ class SharingService:
         if grant is None:
             raise denied(f"table '{name}' is not covered by agreement '{agreement.id}'")
         source = self._published_uri(name)
+        unpublished = not_found(f"table '{name}' has not been published yet")
         if not _exists(source, self.config):
-            raise not_found(f"table '{name}' has not been published yet")
-        if not grant.restricted:
-            return ServedTable(name, source, "published", name, self._open(source))
-        uri = self._restricted_copy(agreement, name, source)
+            raise unpublished
+        try:
+            if not grant.restricted:
+                released = open_released(source, self.config.settings)
+                return ServedTable(name, source, "published", name, released)
+            uri = self._restricted_copy(agreement, name, source)
+        except UnreleasedError:
+            raise unpublished from None
         return ServedTable(name, uri, "restricted", f"{agreement.id}/{name}", self._open(uri))
 
     def _restricted_copy(self, agreement: Agreement, name: str, source: str) -> str:

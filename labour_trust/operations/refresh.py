@@ -1,138 +1,221 @@
-"""Headless refresh: materialise every feed month that is missing or stale, and downstream.
+"""Headless refresh (cron, CI): the daemon's logic, run to completion in this process.
 
-A month is stale when the share's files for it (the Delta log's add actions) no longer
-match the fingerprint of the pointer that was checked, so the test costs one log read per
-share and no data scan.
+1. Tick each share sensor (its cursor kept in the instance), as the daemon would, and run
+   the feed months it requests — unless that month's files are exactly the ones already
+   checked (its data version), so a refresh after the daemon does not re-check them.
+2. Retry, once per call, every month whose last run failed.
+3. Evaluate the automation conditions (`labour_trust.automation`) and run what they
+   request, month by month, until nothing more is requested.
+
+Nothing here knows month offsets or staleness rules: the conditions and Dagster's state do.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from labour_trust.feeds.departments import FEEDS_BY_NAME
-from labour_trust.feeds.spec import FeedSpec
+from labour_trust.feeds.departments import FEEDS
+from labour_trust.operations.state import (
+    error_line,
+    fail_orphaned_runs,
+    failed_partitions,
+    latest_data_version,
+    process_tags,
+)
 from labour_trust.partitions import MONTHLY
-from labour_trust.resources import PointerIOManager, ShareStore
-from labour_trust.shares.pinned import MonthFingerprint, month_fingerprints
-from labour_trust.trust.datasets import TRUST_DATASETS
-from labour_trust.trust.months import shift_month
+from labour_trust.resources import ShareStore
+from labour_trust.shares.pinned import ShareReadError, month_fingerprints
+
+CURSOR_PREFIX = "labour_trust/refresh/"
+TRIGGER_TAG = "labour_trust/trigger"
+MAX_ROUNDS = 50  # automation rounds: each round runs at least one new month, so a bound
 
 
 @dataclass
-class RefreshPlan:
-    months: dict[str, list[FeedSpec]] = field(default_factory=dict)  # month -> feeds to run
-    outside_partitions: dict[str, list[str]] = field(default_factory=dict)  # share -> months
-    # month -> trust datasets reading a changed feed month (m itself, m-1, m+3, m+6 …)
-    trust: dict[str, set[str]] = field(default_factory=dict)
+class RunOutcome:
+    month: str
+    assets: list[str]
+    success: bool
+    seconds: float
+    run_id: str
+    failed_checks: list[str] = field(default_factory=list)  # "asset [check] message"
+    failed_steps: list[str] = field(default_factory=list)  # "asset: first line of the error"
+
+
+@dataclass
+class RefreshReport:
+    runs: list[RunOutcome] = field(default_factory=list)
+    share_faults: list[str] = field(default_factory=list)
 
     @property
-    def empty(self) -> bool:
-        return not self.months
+    def failed_checks(self) -> list[str]:
+        return [c for r in self.runs for c in r.failed_checks]
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [s for r in self.runs for s in r.failed_steps]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.success for r in self.runs) and not self.share_faults
 
 
-@dataclass
-class RefreshOutcome:
-    runs: int = 0
-    failures: list[str] = field(default_factory=list)
+Progress = Callable[[RunOutcome, int], None]
 
 
-def stale_months(
-    spec: FeedSpec, fingerprints: dict[str, MonthFingerprint], pointers: PointerIOManager
-) -> list[str]:
-    """Months whose files (from the share's log) differ from what was last checked."""
-    key = dg.AssetKey(spec.asset_key_path)
-    return sorted(
-        month
-        for month, fingerprint in fingerprints.items()
-        if (p := pointers.read(key, month)) is None or p.content_hash != fingerprint.content_hash
-    )
+def refresh(
+    defs: dg.Definitions, instance: dg.DagsterInstance, progress: Progress | None = None
+) -> RefreshReport:
+    report = RefreshReport()
+    fail_orphaned_runs(instance, TRIGGER_TAG, "refresh")
+    runner = _Runner(defs, instance, report, progress or (lambda outcome, n: None))
+    feeds = _feed_requests(defs, instance, report)
+    for key, months in failed_partitions(instance, defs, [_feed_key(s) for s in FEEDS]).items():
+        for month in months:
+            feeds.setdefault(month, set()).add(key)
+    for month, keys in sorted(feeds.items()):
+        runner.run(month, keys)
+    runner.follow_automation()
+    derived = [k for k in _asset_keys(defs) if k not in {_feed_key(s) for s in FEEDS}]
+    retries: dict[str, set[dg.AssetKey]] = {}
+    for key, months in failed_partitions(instance, defs, derived).items():
+        for month in months:
+            if (key, month) not in runner.attempted:
+                retries.setdefault(month, set()).add(key)
+    for month, keys in sorted(retries.items()):
+        runner.run(month, keys)
+    runner.follow_automation()
+    return report
 
 
-def plan_refresh(
-    specs: list[FeedSpec], shares: ShareStore, pointers: PointerIOManager
-) -> RefreshPlan:
-    plan = RefreshPlan()
-    known = set(MONTHLY.get_partition_keys())
-    for spec in specs:
-        for month in stale_months(spec, month_fingerprints(shares.open(spec)), pointers):
-            if month in known:
-                plan.months.setdefault(month, []).append(spec)
-            else:
-                plan.outside_partitions.setdefault(spec.name, []).append(month)
-
-    def checked(share: str, month: str) -> bool:
-        key = dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
-        refreshed = FEEDS_BY_NAME[share] in plan.months.get(month, [])
-        return refreshed or pointers.read(key, month) is not None
-
-    plan.trust = _affected_trust_months(plan.months, known, checked)
-    return plan
+def _feed_key(spec) -> dg.AssetKey:
+    return dg.AssetKey(spec.asset_key_path)
 
 
-def _affected_trust_months(
-    changed: dict[str, list[FeedSpec]], known: set[str], checked
-) -> dict[str, set[str]]:
-    """Trust months reading a changed feed month, once their own month's feeds are checked."""
-    out: dict[str, set[str]] = {}
-    for month, specs in changed.items():
-        for dataset in TRUST_DATASETS.values():
-            same_month = [s for s, offsets in dataset.month_offsets.items() if 0 in offsets]
-            for spec in specs:
-                for offset in dataset.month_offsets.get(spec.name, ()):
-                    target = shift_month(month, -offset)
-                    if target in known and all(checked(s, target) for s in same_month):
-                        out.setdefault(target, set()).add(dataset.name)
+def _asset_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    return sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+
+
+def _feed_requests(
+    defs: dg.Definitions, instance: dg.DagsterInstance, report: RefreshReport
+) -> dict[str, set[dg.AssetKey]]:
+    """Month → feed assets to check: what one headless tick of each share sensor requests,
+    and any month whose files differ from the ones last checked (a month never checked, or
+    emptied since), so a killed refresh or a lost cursor cannot hide a change. A share that
+    cannot be read is reported and skipped: the other shares go on."""
+    shares: ShareStore = defs.resources["shares"]
+    partitions = set(MONTHLY.get_partition_keys())
+    out: dict[str, set[dg.AssetKey]] = {}
+    for spec in FEEDS:
+        key = _feed_key(spec)
+        requested = _sensor_tick(defs, instance, spec)
+        try:
+            fingerprints = month_fingerprints(shares.open(spec))
+        except ShareReadError as e:
+            report.share_faults.append(str(e))
+            continue
+        candidates = requested | set(fingerprints) | instance.get_materialized_partitions(key)
+        for month in candidates & partitions:
+            current = fingerprints[month].content_hash if month in fingerprints else None
+            if latest_data_version(instance, key, month) != current:
+                out.setdefault(month, set()).add(key)
     return out
 
 
-def run_refresh(
-    defs: dg.Definitions, plan: RefreshPlan, instance: dg.DagsterInstance
-) -> RefreshOutcome:
-    """Check every changed feed month first, then recompute each affected trust month once,
-    with what is downstream of it — so an outcome at m reads m+6 only after m+6 is checked.
-    """
-    outcome = RefreshOutcome()
-    failed = set()
-    for month, specs in sorted(plan.months.items()):
-        feeds = [dg.AssetKey(s.asset_key_path) for s in specs]
-        if not _run(defs, instance, month, feeds, outcome):
-            failed.add(month)
-    graph = defs.resolve_asset_graph()
-    for month, names in sorted(plan.trust.items()):
-        if month in failed:  # a feed of that month failed its checks: nothing new to derive
-            continue
-        datasets = dg.AssetSelection.assets(*[dg.AssetKey(["trust", n]) for n in names])
-        _run(defs, instance, month, list(datasets.downstream().resolve(graph)), outcome)
-    return outcome
+def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance, spec) -> set[str]:
+    """The months one tick of the share's sensor requests (its cursor kept in the instance)."""
+    sensor = defs.get_sensor_def(f"{spec.department}_{spec.table}_share_sensor")
+    cursor_key = CURSOR_PREFIX + sensor.name
+    cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    tick = sensor.evaluate_tick(context)
+    if tick.cursor is not None:
+        instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
+    return {r.partition_key for r in tick.run_requests if r.partition_key}
 
 
-def _run(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    month: str,
-    selection: list[dg.AssetKey],
-    outcome: RefreshOutcome,
-) -> bool:
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        partition_key=month,
-        instance=instance,
-        asset_selection=selection,
-        raise_on_error=False,
-        tags={"labour_trust/trigger": "refresh"},
-    )
-    outcome.runs += 1
-    failures = _failed_checks(result)
-    if not result.success and not failures:
-        failures = [f"run for {month} failed (see the Dagster UI, run {result.run_id})"]
-    outcome.failures += failures
-    return result.success
+class _Runner:
+    def __init__(self, defs, instance, report: RefreshReport, progress: Progress) -> None:
+        self.defs = defs
+        self.instance = instance
+        self.report = report
+        self.progress = progress
+        self.job = defs.resolve_implicit_global_asset_job_def()
+        self.attempted: set[tuple[dg.AssetKey, str]] = set()
+        self.cursor = None
+
+    def run(self, month: str, keys: set[dg.AssetKey]) -> RunOutcome:
+        started = time.perf_counter()
+        result = self.job.execute_in_process(
+            partition_key=month,
+            instance=self.instance,
+            asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
+            raise_on_error=False,
+            tags={TRIGGER_TAG: "refresh", **process_tags()},
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+        self.attempted |= {(k, month) for k in keys}
+        outcome = _outcome(result, month, keys, time.perf_counter() - started)
+        self.report.runs.append(outcome)
+        self.progress(outcome, len(self.report.runs))
+        return outcome
+
+    def follow_automation(self) -> None:
+        """Run what the automation conditions request until they request nothing new."""
+        derived = dg.AssetSelection.all() - dg.AssetSelection.assets(*[_feed_key(s) for s in FEEDS])
+        for _ in range(MAX_ROUNDS):
+            result = dg.evaluate_automation_conditions(
+                defs=self.defs, instance=self.instance, asset_selection=derived, cursor=self.cursor
+            )
+            self.cursor = result.cursor
+            requested: dict[str, set[dg.AssetKey]] = {}
+            for key in derived.resolve(self.defs.resolve_asset_graph()):
+                for month in result.get_requested_partitions(key):
+                    if month is not None and (key, month) not in self.attempted:
+                        requested.setdefault(month, set()).add(key)
+            if not requested:
+                return
+            for month, keys in sorted(requested.items()):
+                self.run(month, keys)
 
 
-def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
-        f"{'/'.join(e.asset_key.path)} [{e.check_name}] {e.description or ''}".strip()
+def _outcome(
+    result: dg.ExecuteInProcessResult, month: str, keys: set[dg.AssetKey], seconds: float
+) -> RunOutcome:
+    checks = [
+        e
         for e in result.get_asset_check_evaluations()
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR  # warnings don't fail
     ]
+    checked = {e.asset_key for e in checks}
+    failed_steps = []
+    for event in result.get_step_failure_events():
+        key = _step_asset(result, event.step_key)
+        if key in checked:
+            continue  # the step failed because its blocking checks did: reported as checks
+        name = key.to_user_string() if key else event.step_key
+        failed_steps.append(f"{name}: {error_line(event.step_failure_data.error)}")
+    return RunOutcome(
+        month=month,
+        assets=sorted(k.to_user_string() for k in keys),
+        success=result.success,
+        seconds=seconds,
+        run_id=result.run_id,
+        failed_checks=[
+            f"{e.asset_key.to_user_string()} [{e.check_name}] {e.description or ''}".strip()
+            for e in checks
+        ],
+        failed_steps=failed_steps,
+    )
+
+
+def _step_asset(result: dg.ExecuteInProcessResult, step_key: str | None) -> dg.AssetKey | None:
+    """Asset steps are named after their key ('trust__local_labour_market')."""
+    if step_key is None:
+        return None
+    return dg.AssetKey(step_key.split("__"))

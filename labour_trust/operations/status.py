@@ -9,9 +9,11 @@ import dagster as dg
 
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.governance.agreements import AgreementRegister
-from labour_trust.operations.refresh import stale_months
+from labour_trust.operations.refresh import TRIGGER_TAG
+from labour_trust.operations.state import fail_orphaned_runs, partition_states
+from labour_trust.partitions import MONTHLY
 from labour_trust.resources import PointerIOManager, ShareStore
-from labour_trust.shares.pinned import ShareReadError, month_fingerprints
+from labour_trust.shares.pinned import MonthFingerprint, ShareReadError, month_fingerprints
 
 
 @dataclass
@@ -23,15 +25,6 @@ class ShareStatus:
     last_change: str | None = None
     stale_months: list[str] = field(default_factory=list)
     error: str | None = None
-
-
-@dataclass
-class AssetStatus:
-    asset: str
-    last_materialization: str | None
-    partitions_materialized: int
-    failing_checks: list[str]  # blocking (ERROR) checks whose latest execution failed
-    warnings: list[str]  # non-blocking (WARN) checks whose latest execution failed
 
 
 def share_status(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager) -> ShareStatus:
@@ -49,34 +42,57 @@ def share_status(spec: FeedSpec, shares: ShareStore, pointers: PointerIOManager)
     return status
 
 
-def asset_status(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[AssetStatus]:
+def stale_months(
+    spec: FeedSpec, fingerprints: dict[str, MonthFingerprint], pointers: PointerIOManager
+) -> list[str]:
+    """Months whose files (from the share's log) differ from what was last checked."""
+    key = dg.AssetKey(spec.asset_key_path)
+    return sorted(
+        month
+        for month, fingerprint in fingerprints.items()
+        if (p := pointers.read(key, month)) is None or p.content_hash != fingerprint.content_hash
+    )
+
+
+def asset_status(
+    instance: dg.DagsterInstance, defs: dg.Definitions, months_with_data: list[str]
+) -> list[dict]:
+    """Per asset: months materialised of those with data, failed months (with the error),
+    unsynced months (with the cause), missing months, and failing checks."""
     graph = defs.resolve_asset_graph()
     out = []
-    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        event = instance.get_latest_materialization_event(key)
-        materialized = instance.get_materialized_partitions(key)
+    for state in partition_states(instance, defs, months_with_data):
+        key = dg.AssetKey.from_user_string(state.asset)
         failed = _failed_checks(instance, graph, key)
         out.append(
-            AssetStatus(
-                asset=key.to_user_string(),
-                last_materialization=_iso(event.timestamp) if event else None,
-                partitions_materialized=len(materialized),
-                failing_checks=[n for n, s in failed if s == dg.AssetCheckSeverity.ERROR],
-                warnings=[n for n, s in failed if s == dg.AssetCheckSeverity.WARN],
-            )
+            {
+                **asdict(state),
+                "failing_checks": [n for n, s in failed if s == dg.AssetCheckSeverity.ERROR],
+                "warnings": [n for n, s in failed if s == dg.AssetCheckSeverity.WARN],
+            }
         )
     return out
 
 
 def _failed_checks(
-    instance: dg.DagsterInstance, graph, key: dg.AssetKey
+    instance: dg.DagsterInstance, graph, key: dg.AssetKey, history: int = 200
 ) -> list[tuple[str, dg.AssetCheckSeverity]]:
+    """Checks whose latest execution failed for some month: "rule (2024-02, 2024-03)"."""
     failed = []
     for check_key in sorted(graph.get_check_keys_for_assets({key}), key=lambda k: k.name):
-        history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
-        evaluation = history[0].evaluation if history else None
-        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
-            failed.append((check_key.name, evaluation.severity))
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=history
+        )
+        latest: dict[str | None, dg.AssetCheckEvaluation] = {}
+        for record in records:  # newest first
+            evaluation = record.evaluation
+            if isinstance(evaluation, dg.AssetCheckEvaluation):
+                latest.setdefault(record.partition, evaluation)
+        bad = {p: e for p, e in latest.items() if not e.passed}
+        if bad:
+            months = ", ".join(sorted(p for p in bad if p))
+            severity = next(iter(bad.values())).severity
+            failed.append((f"{check_key.name} ({months})" if months else check_key.name, severity))
     return failed
 
 
@@ -108,11 +124,15 @@ def status_report(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
 ) -> dict[str, list[dict]]:
+    fail_orphaned_runs(instance, TRIGGER_TAG, "refresh")  # a killed refresh: failed, not running
     shares, pointers = resources["shares"], resources["pointer_io_manager"]
     register = resources["publications"].register()
+    share_report = [share_status(s, shares, pointers) for s in specs]
+    partitions = set(MONTHLY.get_partition_keys())
+    months = sorted(partitions & set().union(*[s.months for s in share_report]))
     return {
-        "shares": [asdict(share_status(s, shares, pointers)) for s in specs],
-        "assets": [asdict(a) for a in asset_status(instance, defs)],
+        "shares": [asdict(s) for s in share_report],
+        "assets": asset_status(instance, defs, months),
         "agreements": agreement_status(register, dt.datetime.now(dt.UTC).date()),
     }
 

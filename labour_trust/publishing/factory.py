@@ -2,12 +2,25 @@
 
 `published/<name>` month m: read `trust.<name>` for m from the warehouse, protect it, run
 every disclosure check (threshold and rounding, contributors and dominance, identifiers,
-the independent LP audit) and only if all pass write the month to the Delta table
-`<published root>/<name>` (overwriting just that month), the warehouse table
-`published.<name>` and a human-facing CSV ('c' suppressed, 'z' not applicable). A failed
-check writes nothing: the previous good version of that month stays published.
+the independent LP audit). A failed check writes nothing: the previous good version of that
+month stays published.
+
+If all pass, the month is published as a transaction whose commit point is the audit entry:
+
+1. read the agreement register (a broken register fails the run with nothing written);
+2. under the table's publication lock, undo any earlier unreleased version, then write the
+   month to the Delta table `<published root>/<name>` (a new version, not yet served);
+3. append the `publication` audit entry naming that version (and the month's hash);
+4. release the version (`<table>/_released.json`) — only now do the sharing server and the
+   restricted copies see it;
+5. expose it: the warehouse table `published.<name>`, the human-facing CSV ('c' suppressed,
+   'z' not applicable; written atomically) and the restricted copies.
+
+If the audit append fails, the version is never released and the next run rolls it back
+and publishes again, so a publication and its audit record exist together or not at all.
 """
 
+import hashlib
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
@@ -23,15 +36,13 @@ from labour_trust.publishing.tables import PUBLISHED, PublishedTable
 from labour_trust.resources import AuditTrail, PublicationStore, ShareStore
 from labour_trust.shares.pinned import SharePointer
 from labour_trust.trust.datasets import TRUST_DATASETS
-from labour_trust.trust.factory import (
-    WAREHOUSE_POOL,
-    feed_inputs,
-    pinned_connection,
-    write_month,
-)
+from labour_trust.trust.factory import feed_inputs, pinned_connection
 from labour_trust.trust.months import month_params
+from labour_trust.warehouse import read_month, write_month
 
 PUBLISHED_CLASSIFICATION = "OFFICIAL"
+# Bump when disclosure control changes what a month publishes: every month shows as unsynced.
+PUBLISH_CODE_VERSION = "sdc-2"
 SDC_CHECKS = {
     "columns": "Only the declared, publishable columns are present.",
     "identifiers": "No token, identifier or person-level column or value is present.",
@@ -69,7 +80,6 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
         owners=["team:labour-trust"],
         kinds={"delta", "duckdb"},
         tags={"classification": PUBLISHED_CLASSIFICATION},
-        pool=WAREHOUSE_POOL,
         check_specs=[
             dg.AssetCheckSpec(name, asset=key, description=text, blocking=True)
             for name, text in SDC_CHECKS.items()
@@ -83,10 +93,9 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
         },
         # Feeds are inputs only for contributor values: the trust month is what triggers.
         automation_condition=follow_upstream(
-            dg.AssetSelection.assets(
-                *[dg.AssetKey(f.asset_key_path) for f in FEEDS_BY_NAME.values()]
-            )
+            [dg.AssetKey(f.asset_key_path) for f in FEEDS_BY_NAME.values()]
         ),
+        code_version=PUBLISH_CODE_VERSION,
     )
     def published(
         context: dg.AssetExecutionContext,
@@ -114,19 +123,43 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
                 description=f"Disclosure checks failed for published/{table.name} {month}:\n"
                 + "\n".join(c.message for c in checks if not c.passed),
             )
-        version = publications.write(table.name, month, result.table)
+        # The register before anything is written: a broken register must leave no trace.
+        register = publications.register()
+        agreements = publications.agreements_for(table.name, register)
+        uri = publications.uri(table.name)
+        with publications.lock(table.name):
+            recovered = publications.recover(table.name, audit.published_versions)
+            if recovered in ("rolled back", "rolled forward"):
+                context.log.warning(f"published/{table.name}: unreleased version {recovered}")
+            previous = publications.released_version(table.name)
+            version = publications.write(table.name, month, result.table)
+            table_id = publications.table_id(table.name)
+            try:
+                audit.append(
+                    "publication",
+                    table=table.name,
+                    month=month,
+                    delta_version=version,
+                    delta_uri=uri,
+                    delta_table_id=table_id,
+                    content_sha256=content_hash(result.table),
+                    rows=result.table.num_rows,
+                    policy_version=policy.version,
+                    agreements=agreements,
+                )
+            except Exception as exc:
+                # Not released: consumers keep `previous`; the next run rolls this back.
+                raise dg.Failure(
+                    description=f"published/{table.name} {month}: Delta version {version} "
+                    f"was written but its audit entry could not be appended ({exc}), so it "
+                    f"is not released (consumers still see version {previous}). Repair the "
+                    "audit log (`labour-trust audit verify`) and rerun: the run republishes."
+                ) from exc
+            publications.release(table.name, version, table_id)
+        # Released and recorded: now expose it everywhere else.
         write_month(warehouse, "published", table.name, month, result.table)
         csv = write_csv(result, publications.csv_path(table.name, month))
-        agreements = publications.agreements_for(table.name)
-        restricted = publications.refresh_restricted_copies()
-        audit.append(
-            "publication",
-            table=table.name,
-            month=month,
-            delta_version=version,
-            policy_version=policy.version,
-            agreements=agreements,
-        )
+        restricted = publications.refresh_restricted_copies(register)
         yield dg.Output(
             None,
             metadata={
@@ -144,12 +177,13 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
     return published
 
 
-def read_month(warehouse: DuckDBResource, schema: str, name: str, month: str) -> pa.Table:
-    with warehouse.get_connection() as con:
-        return con.sql(
-            f"SELECT * FROM {schema}.{name} WHERE month = $month ORDER BY ALL",
-            params={"month": month},
-        ).to_arrow_table()
+def content_hash(table: pa.Table) -> str:
+    """SHA-256 of the published month as Arrow IPC: the same rows in the same order and
+    schema give the same hash (the rows come from the warehouse ORDER BY ALL)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
 def _contributors(

@@ -21,6 +21,7 @@ from labour_trust.disclosure.engine import (
     ROUNDED,
     SECONDARY,
 )
+from labour_trust.disclosure.loss import loss_from_status
 from labour_trust.publishing.tables import PublishedTable, PublishedView
 
 # When views disagree about a shared cell, the most protective status wins.
@@ -40,18 +41,65 @@ def protect(
     published: PublishedTable,
     policy: DisclosurePolicy,
     contributors: Mapping[str, pa.Table] | None = None,
+    *,
+    method: str = "lp",
 ) -> SdcResult:
-    """Suppress and round each view, then merge the views into one publishable result."""
+    """Suppress and round the table, one month or several.
+
+    The table's views and its own relations (``PublishedTable.relations`` within the
+    table: claimant_outcomes' breakdowns sharing their 'all' rows, ``employed_m6 <=
+    achievers``) are protected as one problem (``joint.protect_month``), so the merged
+    table passes the joint audit, not just each view's. Relations to *other* tables need
+    ``protect_month`` over all of them. ``method="partner"``: the information-loss
+    baseline, view by view (see ``disclosure/loss.py``)."""
+    if method == "lp":
+        from labour_trust.publishing.joint import protect_month  # joint imports this module
+
+        name = published.name
+        months = protect_month(
+            {name: table},
+            policy,
+            {name: contributors} if contributors else None,
+            published={name: published},
+        )
+        return months[name]
     results = [
         apply_policy(
             rows_of(table, published, view),
             view.description,
             policy,
-            contributors=contributors or None,
+            contributors=contributors_for(view, contributors) or None,
+            method=method,
         )
         for view in published.views
     ]
-    return results[0] if len(results) == 1 else _merge(results)
+    if len(results) == 1:
+        return results[0]
+    return _merge(results, kept_rows(table, published))
+
+
+def kept_rows(table: pa.Table, published: PublishedTable) -> pa.Table:
+    """The rows of ``table`` that are published (before view filters)."""
+    if published.drop_rows is None:
+        return table
+    return table.filter(pc.invert(published.drop_rows(table)))
+
+
+def contributors_for(
+    view: PublishedView, contributors: Mapping[str, pa.Table] | None
+) -> Mapping[str, pa.Table] | None:
+    """The contributor rows of a view's cells: a view that filters rows (one breakdown of
+    claimant_outcomes) has contributors of the other breakdowns' cells too."""
+    if not contributors or view.rows is None:
+        return contributors
+    out = {}
+    for column, table in contributors.items():
+        for dim in view.description.dimensions:
+            if dim.hierarchical and dim.column in table.column_names:
+                known = pa.array(sorted(dim.known_values()), table.schema.field(dim.column).type)
+                table = table.filter(pc.is_in(table[dim.column], value_set=known))
+        out[column] = table
+    return out
 
 
 def verify(
@@ -65,12 +113,15 @@ def verify(
     checks = []
     for view in published.views:
         shown = rows_of(result.table, published, view)
-        checks += check_published(shown, view.description, policy, contributors=contributors)
+        checks += check_published(
+            shown, view.description, policy, contributors=contributors_for(view, contributors)
+        )
     return checks
 
 
-def _merge(results: list[SdcResult]) -> SdcResult:
-    """Views share their margin rows: a shared cell is suppressed if any view suppresses it."""
+def _merge(results: list[SdcResult], rows: pa.Table | None = None) -> SdcResult:
+    """Views share their margin rows: a shared cell is suppressed if any view suppresses it.
+    ``rows`` (the true values) gives the merged table its own information-loss summary."""
     description = results[0].description
     dims = list(description.dimension_columns)
     con = duckdb.connect()
@@ -89,7 +140,11 @@ def _merge(results: list[SdcResult]) -> SdcResult:
     finally:
         con.close()
     table = table.cast(results[0].table.schema)
-    return dataclasses.replace(results[0], table=table, status=status)
+    merged = dataclasses.replace(results[0], table=table, status=status)
+    if rows is not None:
+        loss = loss_from_status(status, rows, dims, description.additive_columns)
+        merged = dataclasses.replace(merged, loss=loss)
+    return merged
 
 
 def _merged_rows_sql(sample: pa.Table, description, dims: list[str]) -> str:

@@ -197,7 +197,10 @@ class _LocalLog:
         try:
             names = os.listdir(self.log_dir)
         except FileNotFoundError:
-            raise ShareNotFound(f"no Delta table at {self.uri} (no _delta_log folder)") from None
+            raise ShareNotFound(
+                f"no Delta table at {self.uri}: no _delta_log: the table was deleted or never "
+                "created"
+            ) from None
         except PermissionError as e:
             raise ShareForbidden(f"cannot list {self.log_dir}: {e}") from None
         except OSError as e:
@@ -394,15 +397,32 @@ class _Replay:
 
 
 def _parse(uri: str, version: int, data: bytes | None) -> list[dict[str, Any]]:
+    name = f"{version:020d}.json"
     if data is None:
         raise CorruptCommit(
-            f"commit {version} of {uri} vanished between listing and reading; "
-            "the share is being changed or deleted, will retry"
+            f"commit {version} of {uri}: commit file {name} vanished between listing and "
+            "reading; the share is being changed or deleted, will retry"
         )
-    try:
-        return [json.loads(line) for line in data.splitlines() if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptCommit(f"commit {version} of {uri} is not valid JSON: {e}") from None
+    actions: list[dict[str, Any]] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            # One line, no payload: the bytes may be anything, even a secret.
+            detail = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+            raise CorruptCommit(
+                f"commit {version} of {uri}: commit file {name} is not valid JSON "
+                f"(line {number}: {detail})"
+            ) from None
+        if not isinstance(action, dict):
+            raise CorruptCommit(
+                f"commit {version} of {uri}: commit file {name} is not a Delta commit "
+                f"(line {number} is not a JSON object)"
+            )
+        actions.append(action)
+    return actions
 
 
 def _contiguous(commits: Sequence[_Commit], first: int, uri: str) -> None:
@@ -425,7 +445,17 @@ def _read_commits(store: _LogStore, commits: Sequence[_Commit], replay: _Replay)
     """Replay commits in order; returns the newest commit's bytes (for its fingerprint)."""
     datas = _map(store, lambda c: store.read(c.name), commits)
     for commit, data in zip(commits, datas, strict=True):
-        replay.apply(commit.version, _parse(store.uri, commit.version, data))
+        actions = _parse(store.uri, commit.version, data)
+        try:
+            replay.apply(commit.version, actions)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            # Valid JSON of the wrong shape (an add without a path, a bad schemaString):
+            # a typed fault naming the file, not a Python traceback from the replay.
+            detail = str(e).splitlines()[0] if str(e).strip() else ""
+            raise CorruptCommit(
+                f"commit {commit.version} of {store.uri}: commit file {commit.name} has a "
+                f"malformed action ({type(e).__name__} {detail})".replace(" )", ")")
+            ) from None
     return datas[-1] if datas else None
 
 
@@ -605,7 +635,10 @@ def _full_read(
     base = [c for c in listed if c.version == start - 1]
     commits = [c for c in listed if c.version >= start]
     if start == 0 and not commits:
-        raise ShareNotFound(f"no Delta table at {store.uri} (no commits in _delta_log)")
+        raise ShareNotFound(
+            f"no Delta table at {store.uri}: no commit files in _delta_log: the table was "
+            "deleted or never created"
+        )
     if start == 0 and commits[0].version != 0:
         raise LogGap(
             f"commit log of {store.uri} starts at version {commits[0].version} and has no "

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as pds
@@ -46,24 +49,111 @@ class SharePointer:
     bytes: int
     files: int
     content_hash: str  # fingerprint of the month's data files (paths and sizes)
+    # The linkage key version of the month's tokens (one per month, by contract); None in
+    # pointers written before it was recorded.
+    key_version: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SharePointer:
+        # Fields added later have defaults, so older pointer files still load.
         return cls(**json.loads(text))
 
 
 def open_share(
     share: str, uri: str, version: int | None = None, storage_options: dict | None = None
 ) -> DeltaTable:
+    """The share's Delta table at `version` (None: latest). A broken share raises
+    ShareReadError with one line naming share, uri, version and what is wrong, so that
+    one broken share fails on its own and never with deltalake's multi-line backtrace."""
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options)
-    except TableNotFoundError:
-        raise ShareReadError(f"{share}: no Delta table at {uri}") from None
     except (DeltaError, OSError) as e:
-        raise ShareReadError(f"{share}: cannot open {uri} at version {version}: {e}") from None
+        at = "latest" if version is None else f"version {version}"
+        cause = _diagnose_log(uri, version, storage_options)
+        if cause is None:
+            cause = _delta_message(e)
+            if isinstance(e, TableNotFoundError):
+                cause = f"no Delta table ({cause})"
+        raise ShareReadError(f"{share}: cannot open {uri} at {at}: {cause}") from None
+
+
+_NO_LOG = "no _delta_log: the table was deleted or never created"
+# Lines of a Rust backtrace that deltalake appends to its messages ("   3: <unknown>",
+# "             at ./nptl/pthread_create.c:442:8", "Stack backtrace:").
+_BACKTRACE_LINE = re.compile(r"^\s*(\d+:\s|at\s|stack backtrace|backtrace)", re.IGNORECASE)
+
+
+def _delta_message(error: BaseException) -> str:
+    """deltalake's message without its backtrace: the first meaningful line."""
+    for line in str(error).splitlines():
+        line = line.strip()
+        if line and not _BACKTRACE_LINE.match(line):
+            # Some messages run the backtrace header onto the same line.
+            return re.split(r"\s*stack backtrace", line, flags=re.IGNORECASE)[0].strip()
+    return type(error).__name__
+
+
+def _diagnose_log(uri: str, version: int | None, storage_options: dict | None) -> str | None:
+    """Why the log of `uri` cannot be read up to `version`, in plain words, found by
+    reading the commit files ourselves (deltalake's error names neither file nor version).
+    None when nothing wrong is found: the caller then shows deltalake's own first line.
+    Runs only after a failed open, so reading every commit file is affordable."""
+    from labour_trust.shares.commit_log import open_log  # no import cycle at module load
+    from labour_trust.shares.faults import ShareNotFound, ShareUnavailable
+
+    try:
+        store = open_log(uri, storage_options)
+        commits = store.commits(from_version=None, limit=None)
+        if not commits:
+            if store.read("_last_checkpoint") is None:
+                return _NO_LOG if _log_folder_missing(uri) else f"{_NO_LOG} (no commit files)"
+            return None  # only a checkpoint: deltalake's message is the best we have
+        latest = commits[-1].version
+        if version is not None and version > latest:
+            return f"version {version} does not exist: the latest version is {latest}"
+        wanted = [c for c in commits if version is None or c.version <= version]
+        expected = wanted[0].version if wanted else 0
+        for commit in wanted:
+            if commit.version != expected:
+                return f"commit file {expected:020d}.json is missing: the log has a gap"
+            expected += 1
+            problem = _commit_problem(store.read(commit.name))
+            if problem:
+                return f"commit file {commit.name} {problem}"
+    except ShareNotFound as fault:  # a local share without its _delta_log folder, a bucket
+        return _NO_LOG if _log_folder_missing(uri) else fault.reason.splitlines()[0]
+    except ShareUnavailable as fault:  # storage unreachable, forbidden, throttled
+        return fault.reason.splitlines()[0]
+    return None
+
+
+def _log_folder_missing(uri: str) -> bool:
+    if "://" in uri and not uri.startswith("file://"):
+        return True  # object stores have no folders: no commit files is no log
+    path = Path(urlparse(uri).path if uri.startswith("file://") else uri)
+    return not (path / "_delta_log").is_dir()
+
+
+def _commit_problem(data: bytes | None) -> str | None:
+    """What is wrong with one commit file's bytes, or None if each line is a JSON object."""
+    if data is None:
+        return "vanished while it was read"
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "is not valid JSON" + ("" if number == 1 else f" (line {number})")
+        if not isinstance(action, dict):
+            return f"is not a Delta commit: line {number} is not a JSON object"
+        for kind in ("add", "remove"):
+            if kind in action and not isinstance((action[kind] or {}).get("path"), str):
+                return f"has an {kind} action without a path (line {number})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,7 +191,14 @@ def _fingerprint(files: list[tuple[str, int, int]]) -> MonthFingerprint:
     )
 
 
-def pointer_for(share: str, uri: str, table: DeltaTable, month: str, rows: int) -> SharePointer:
+def pointer_for(
+    share: str,
+    uri: str,
+    table: DeltaTable,
+    month: str,
+    rows: int,
+    key_version: str | None = None,
+) -> SharePointer:
     fingerprint = month_fingerprints(table).get(month, _fingerprint([]))
     return SharePointer(
         share=share,
@@ -112,6 +209,7 @@ def pointer_for(share: str, uri: str, table: DeltaTable, month: str, rows: int) 
         bytes=fingerprint.bytes,
         files=fingerprint.files,
         content_hash=fingerprint.content_hash,
+        key_version=key_version,
     )
 
 

@@ -8,6 +8,14 @@ published (and corrected) in place as a month-partitioned Delta table.
 
 from labour_trust.synthetic.feeds import generate_month
 from labour_trust.synthetic.months import month_range
+from labour_trust.synthetic.programme import SkillsProgramme
 from labour_trust.synthetic.publish import publish_month, republish_month, seed_shares
 
-__all__ = ["generate_month", "month_range", "publish_month", "republish_month", "seed_shares"]
+__all__ = [
+    "SkillsProgramme",
+    "generate_month",
+    "month_range",
+    "publish_month",
+    "republish_month",
+    "seed_shares",
+]

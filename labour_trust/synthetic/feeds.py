@@ -22,7 +22,7 @@ from labour_trust.feeds.departments import (
     UC_CLAIMANTS,
 )
 from labour_trust.feeds.spec import FeedSpec
-from labour_trust.synthetic import corrections, learning, lifecourse, rng
+from labour_trust.synthetic import corrections, learning, lifecourse, programme, rng
 from labour_trust.synthetic.enterprises import Enterprises, enterprises, size_band
 from labour_trust.synthetic.months import days_in_month, month_index
 from labour_trust.synthetic.places import places
@@ -76,6 +76,7 @@ class Month:
     scale: float
     key: LinkageKey
     revision: int
+    skills: programme.SkillsProgramme = programme.DEFAULT_PROGRAMME
     _employer_tokens: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -113,13 +114,17 @@ def generate_month(
     key: LinkageKey,
     revision: int = 0,
     batch_rows: int = 1_000_000,
+    skills: programme.SkillsProgramme = programme.DEFAULT_PROGRAMME,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream one month of a share as record batches of at most ``batch_rows`` rows."""
+    """Stream one month of a share as record batches of at most ``batch_rows`` rows.
+
+    ``skills`` is the claimant skills programme (its uptake and planted effect on work):
+    it shapes the UC, PAYE and FE shares alike."""
     if spec.name not in _BUILDERS:
         raise KeyError(f"No simulator for share {spec.name!r}; known: {sorted(_BUILDERS)}")
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be positive, not {batch_rows}")
-    ctx = Month(spec, month_index(month), month, seed, scale, key, revision)
+    ctx = Month(spec, month_index(month), month, seed, scale, key, revision, skills)
     builder, total = _BUILDERS[spec.name]
     for start in range(0, total(ctx), BLOCK):
         batch = builder(ctx, start, start + BLOCK)
@@ -150,7 +155,7 @@ def _lads(codes: np.ndarray) -> pa.Array:
 
 def uc_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     people = _population(ctx).persons(start, stop)
-    state = lifecourse.month_state(people, ctx.t, ctx.seed, ctx.firms)
+    state = lifecourse.month_state(people, ctx.t, ctx.seed, ctx.firms, ctx.skills)
     claiming, regime, since = state.claiming, state.regime, state.claim_start
     if ctx.revision:
         claiming, regime, since = _revise_uc(ctx, people, state)
@@ -231,7 +236,7 @@ class Jobs:
 
 def paye_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     people = _population(ctx).persons(start, stop)
-    state = lifecourse.month_state(people, ctx.t, ctx.seed, ctx.firms)
+    state = lifecourse.month_state(people, ctx.t, ctx.seed, ctx.firms, ctx.skills)
     jobs = Jobs.of(state)
     sic = ctx.firms.sic[jobs.slot]
     pay = _pay(ctx, people, state, jobs, sic)
@@ -299,24 +304,37 @@ def fe_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
     outcome = courses.outcome(ctx.t)
     events = np.flatnonzero(outcome >= 0)
     person, window, outcome = courses.rows[events], courses.cols[events], outcome[events]
-    ssa, level, programme = (
+    ssa, level, course_programme = (
         getattr(courses, a)[events].astype(np.int64) for a in ("ssa", "level", "programme")
     )
+    # Programme courses start and are achieved in the month: a start and an achievement row.
+    claims = lifecourse.claim_spells(people, ctx.t, ctx.seed)
+    referred = programme.referrals(people, claims, ctx.t, ctx.seed, ctx.skills)
+    n = len(referred.rows)
+    person = np.concatenate([person, referred.rows, referred.rows])
+    # Windows past any real one (-1, -2) keep corrections' draws apart from real courses'.
+    window = np.concatenate([window, np.full(n, -1), np.full(n, -2)])
+    outcome = np.concatenate(
+        [outcome, np.full(n, learning.START), np.full(n, learning.ACHIEVEMENT)]
+    )
+    ssa = np.concatenate([ssa, np.full(2 * n, programme.SSA_INDEX)])
+    level = np.concatenate([level, referred.level, referred.level])
+    course_programme = np.concatenate([course_programme, np.full(2 * n, programme.PROGRAMME_INDEX)])
     if ctx.revision:
         h = corrections.draws(ctx.seed, ctx.t, ctx.revision, people.ids[person], window)
         level = np.where(
             corrections.amended(h, 0.02), corrections.other(h, level, np.arange(5)), level
         )
         keep = ~corrections.dropped(h, 0.01)
-        person, ssa, level, programme, outcome = (
-            a[keep] for a in (person, ssa, level, programme, outcome)
+        person, ssa, level, course_programme, outcome = (
+            a[keep] for a in (person, ssa, level, course_programme, outcome)
         )
     # One row per (person, subject, level, programme, outcome): the key of the share.
-    combined = (((person * 15 + ssa) * 5 + level) * 3 + programme) * 3 + outcome
+    combined = (((person * 15 + ssa) * 5 + level) * 3 + course_programme) * 3 + outcome
     _, first = np.unique(combined, return_index=True)
     keep = np.sort(first)
-    person, ssa, level, programme, outcome = (
-        a[keep] for a in (person, ssa, level, programme, outcome)
+    person, ssa, level, course_programme, outcome = (
+        a[keep] for a in (person, ssa, level, course_programme, outcome)
     )
     return _batch(
         ctx,
@@ -326,7 +344,7 @@ def fe_block(ctx: Month, start: int, stop: int) -> pa.RecordBatch:
             "lad_code": _lads(people.lad[person]),
             "ssa_tier1": _labels(v.SSA_TIER1, ssa),
             "level": _labels(v.FE_LEVELS, level),
-            "programme": _labels(v.FE_PROGRAMMES, programme),
+            "programme": _labels(v.FE_PROGRAMMES, course_programme),
             "outcome": _labels(v.FE_OUTCOMES, outcome),
         },
     )

@@ -10,7 +10,8 @@ and consecutive months agree (claims persist, jobs keep their start date):
 - the job ladder (workers and churners): successive jobs of the person's tenure, broken
   by claims; a job that resumes after a claim is a new hire with a new employer;
 - entry jobs (the inactive): a job after a claim or a course ends, cut by a new claim;
-- in-work claims (low-paid workers, churners) and short second jobs.
+- in-work claims (low-paid workers, churners) and short second jobs;
+- course jobs of the claimant skills programme (``programme``): its planted effect.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from labour_trust.synthetic import learning, rng
+from labour_trust.synthetic import learning, programme, rng
 from labour_trust.synthetic.enterprises import NEVER, Enterprises
 from labour_trust.synthetic.places import places
 from labour_trust.synthetic.population import CHURNER, INACTIVE, PENSION_AGE, WORKER, Persons
@@ -127,7 +128,13 @@ def claim_spells(people: Persons, t: int, seed: int) -> Claims:
     )
 
 
-def month_state(people: Persons, t: int, seed: int, firms: Enterprises) -> MonthState:
+def month_state(
+    people: Persons,
+    t: int,
+    seed: int,
+    firms: Enterprises,
+    skills: programme.SkillsProgramme = programme.DEFAULT_PROGRAMME,
+) -> MonthState:
     claims = claim_spells(people, t, seed)
     age = people.age(t)
     can_work = (age >= 16) & ((age < PENSION_AGE) | people.works_late)
@@ -136,6 +143,12 @@ def month_state(people: Persons, t: int, seed: int, firms: Enterprises) -> Month
     entry_epoch, entry_employed = _entry_jobs(people, t, seed, claims, inactive)
     employed = np.where(inactive, entry_employed, employed) & can_work
     epoch = np.where(inactive, entry_epoch, epoch)
+    # The programme's course job only adds work: whoever is in work anyway keeps their job,
+    # so the effect on the treated is exactly the difference from effect = 0.
+    course_job, course_start = programme.course_jobs(people, claims, t, seed, skills)
+    course_job &= can_work & ~employed
+    epoch = np.where(course_job, course_start, epoch)
+    employed = employed | course_job
     main = _job(people, t, seed, firms, _S_JOB, epoch, employed)
     second = _second_job(people, t, seed, firms, main, last_resume)
     claiming, regime, claim_start = _claim_now(people, t, seed, claims, employed)

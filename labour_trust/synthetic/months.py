@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import re
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -32,3 +33,10 @@ def month_range(spec: str) -> list[str]:
     if end < start:
         raise ValueError(f"Empty month range: {spec!r}")
     return [month_label(i) for i in range(start, end + 1)]
+
+
+def last_complete_months(count: int, today: dt.date | None = None) -> str:
+    """The ``count`` months before the current one, as a range: '2025-11:2026-10'."""
+    today = today or dt.date.today()
+    current = today.year * 12 + today.month - 1
+    return f"{month_label(current - count)}:{month_label(current - 1)}"

@@ -2,10 +2,12 @@
 
 Each dataset reads the feed months its SQL needs (look-ahead and look-back are partition
 mappings), computes in an in-memory DuckDB over the shares read in place, then replaces its
-month in the warehouse table `trust.<name>` — the warehouse file has one writer at a time
-(the `trust_warehouse` pool), and it is held only for that short write.
+month in the warehouse table `trust.<name>`. The warehouse file has one writer at a time:
+`labour_trust.warehouse.write_month` takes a cross-process writer lock for that short write
+only, so months of different datasets compute in parallel and queue just for the write.
 """
 
+import hashlib
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,16 +20,17 @@ from dagster_duckdb import DuckDBResource
 
 from labour_trust.automation import follow_upstream
 from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.feeds.linkage_check import linkage_key_conflict
 from labour_trust.partitions import MONTHLY
 from labour_trust.reference import lad_table
 from labour_trust.resources import ShareStore
-from labour_trust.shares.pinned import SharePointer, month_dataset, open_share
+from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
 from labour_trust.trust.months import shift_month
 from labour_trust.trust.spec import TrustDataset
+from labour_trust.warehouse import write_month  # also re-exported for older imports
 
 TRUST_CLASSIFICATION = "OFFICIAL-SENSITIVE"
-WAREHOUSE_POOL = "trust_warehouse"
 TRUST_OWNERS = ["team:labour-trust"]
 
 
@@ -92,7 +95,6 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         owners=TRUST_OWNERS,
         kinds={"duckdb", "sql"},
         tags={"classification": TRUST_CLASSIFICATION},
-        pool=WAREHOUSE_POOL,
         metadata={
             "dagster/column_schema": trust_column_schema(dataset),
             "dagster/column_lineage": column_lineage(dataset),
@@ -100,6 +102,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
             "dimensions": ", ".join(dataset.dimensions),
         },
         automation_condition=trust_automation(dataset),
+        code_version=code_version(dataset),
     )
     def trust_dataset(
         context: dg.AssetExecutionContext,
@@ -108,13 +111,24 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> dg.MaterializeResult:
         month = context.partition_key
+        pinned = {view: _by_month(p) for view, p in feeds.items()}
+        conflict = linkage_key_conflict(
+            [p for months in pinned.values() for p in months.values()], linked_as=month
+        )
+        if conflict:  # tokens of two keys never match: linking them would lose everyone
+            raise dg.Failure(description=f"trust/{dataset.name} {conflict}")
         with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
             table = compute(con, dataset, month)
         write_month(warehouse, "trust", dataset.name, month, table)
-        pinned = {view: _by_month(p) for view, p in feeds.items()}
         return dg.MaterializeResult(metadata=_result_metadata(dataset, month, table, pinned))
 
     return trust_dataset
+
+
+def code_version(dataset: TrustDataset) -> str:
+    """Changes when the dataset's SQL changes, so its months show as unsynced and rerun."""
+    text = "\n".join([dataset.sql, *sorted(dataset.contributor_sql.values())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
@@ -123,7 +137,7 @@ def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
         for share, offsets in dataset.month_offsets.items()
         if 0 not in offsets
     ]
-    return follow_upstream(dg.AssetSelection.assets(*other_months))
+    return follow_upstream(other_months)
 
 
 def _by_month(
@@ -158,29 +172,30 @@ def pinned_connection(
 def _feed_dataset(
     share: str, pointers: list[SharePointer], storage_options: dict | None
 ) -> pds.Dataset:
+    """One dataset over the files of every pinned month (each at its own pinned version).
+
+    Not a union of filtered datasets: pyarrow refuses to union filtered datasets, which is
+    what a look-ahead input with two months present (m+3 and m+6) needs."""
     spec = FEEDS_BY_NAME[share]
-    parts = [
-        month_dataset(open_share(share, p.uri, p.version, storage_options), p.month)
-        for p in sorted(pointers, key=lambda p: p.month)
-    ]
-    if not parts:  # e.g. m+6 not published yet: an empty feed of the right shape
+    paths: list[str] = []
+    partitions: list[pds.Expression] = []
+    first: pds.FileSystemDataset | None = None
+    for pointer in sorted(pointers, key=lambda p: p.month):
+        dataset = open_share(share, pointer.uri, pointer.version, storage_options)
+        dataset = dataset.to_pyarrow_dataset()
+        first = first or dataset
+        for fragment in dataset.get_fragments(filter=pds.field("month") == pointer.month):
+            paths.append(fragment.path)
+            partitions.append(fragment.partition_expression)
+    if first is None or not paths:  # e.g. m+6 not published yet: an empty feed
         return pds.dataset(spec.schema.empty_table())
-    return pds.dataset(parts) if len(parts) > 1 else parts[0]
-
-
-def write_month(
-    warehouse: DuckDBResource, schema: str, name: str, month: str, table: pa.Table
-) -> None:
-    """Replace one month of `schema.name` in the warehouse, atomically."""
-    with warehouse.get_connection() as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.register("month_rows", table)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{name} AS FROM month_rows LIMIT 0")
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {schema}.{name} WHERE month = ?", [month])
-        con.execute(f"INSERT INTO {schema}.{name} BY NAME FROM month_rows")
-        con.execute("COMMIT")
-        con.unregister("month_rows")
+    return pds.FileSystemDataset.from_paths(
+        paths,
+        schema=first.schema,
+        format=first.format,
+        filesystem=first.filesystem,
+        partitions=partitions,
+    )
 
 
 def _result_metadata(

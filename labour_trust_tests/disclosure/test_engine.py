@@ -269,10 +269,27 @@ def test_a_row_of_small_cells_needs_nothing_more():
 
 
 def test_without_cleanup_still_protected():
-    table, d = area_table(LEAVES, PARENT), area_description(PARENT, ["n"])
+    # Protection here picks more secondaries than it needs; the clean-up re-publishes the
+    # surplus. Without it the surplus stays: more cells, still safe, and reported.
+    parent = tree({"R1": ["L1", "L2", "L3"], "R2": ["L4", "L5", "L6"]})
+    rows = {
+        "L1": (12, 20, 40),
+        "L2": (60, 3, 3),
+        "L3": (40, 60, 5),
+        "L4": (5, 60, 12),
+        "L5": (5, 40, 5),
+        "L6": (12, 20, 20),
+    }
+    leaves = {k: {"a": a, "b": b, "c": c, "t": a + b + c} for k, (a, b, c) in rows.items()}
+    group = ColumnGroup.total("g", "t", ["a", "b", "c"], attribute=False)
+    table, d = area_table(leaves, parent), area_description(parent, ["a", "b", "c", "t"], [group])
+    full = apply_policy(table, d, NO_ROUNDING)
     result = apply_policy(table, d, NO_ROUNDING, cleanup=False)
-    assert not result.cleanup_complete
+    assert full.cleanup_complete and not result.cleanup_complete
+    assert result.loss.primary == full.loss.primary
+    assert result.loss.secondary > full.loss.secondary
     assert audit(result.table, d, NO_ROUNDING).passed
+    assert audit(full.table, d, NO_ROUNDING).passed
 
 
 def test_event_counts_with_few_people_and_unavailable_outcomes():

@@ -1,0 +1,146 @@
+"""`labour-trust evaluations list|show NAME [--json]`: the specs and their latest results.
+
+The main CLI calls `add_commands(subparsers)` and sets `args.home` (LABOUR_TRUST_HOME).
+Results are read from the warehouse *snapshot* (never the live file, which a reader would
+hold against the trust's next write), and only in their disclosure-controlled form
+(`evaluation.<name>_published`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from labour_trust.evaluation.spec import (
+    EvaluationSpec,
+    EvaluationSpecError,
+    load_evaluations,
+    store_path,
+)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add `evaluations list` and `evaluations show NAME` to the main CLI's subparsers."""
+    parser = subparsers.add_parser("evaluations", help="programme evaluations and their results")
+    commands = parser.add_subparsers(dest="evaluations_command", required=True)
+    listing = commands.add_parser("list", help="evaluations and their latest cohort month")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_list)
+    show = commands.add_parser("show", help="one evaluation: spec, balance and latest results")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_show)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    specs = _specs(args.home)
+    if specs is None:
+        return 2
+    rows = [
+        {
+            "name": s.name,
+            "owner": s.owner,
+            "horizons": s.horizons,
+            "latest_month": (latest := latest_results(args.home, s.name))["month"],
+            "provisional": latest["provisional"],
+        }
+        for s in specs.values()
+    ]
+    if args.json:
+        print(json.dumps({"source": _source(args.home), "evaluations": rows}, indent=2))
+        return 0
+    print(f"evaluations from {_source(args.home)}")
+    print(f"{'name':36} {'owner':32} {'horizons':10} latest month")
+    for r in rows:
+        month = r["latest_month"] or "-"
+        flag = " (provisional)" if r["provisional"] else ""
+        horizons = ",".join(map(str, r["horizons"]))
+        print(f"{r['name']:36} {r['owner']:32} {horizons:10} {month}{flag}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    specs = _specs(args.home)
+    if specs is None:
+        return 2
+    spec = specs.get(args.name)
+    if spec is None:
+        print(f"no evaluation {args.name!r}; known: {', '.join(sorted(specs))}")
+        return 2
+    latest = latest_results(args.home, spec.name)
+    if args.json:
+        print(json.dumps({"spec": spec.model_dump(mode="json"), "latest": latest}, indent=2))
+        return 0
+    _print_spec(spec)
+    if latest["month"] is None:
+        print("\nno results yet (materialise evaluation/" + spec.name + ")")
+        return 0
+    state = "provisional" if latest["provisional"] else "final"
+    print(f"\nlatest cohort month {latest['month']} ({state})")
+    print(f"{'outcome':12} {'h':>3} {'estimator':9} {'estimate':>9} {'95% CI':>22}  status")
+    for r in latest["estimates"]:
+        if r["status"] == "published":
+            ci = f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+            figure = f"{r['estimate']:>9.1f}"
+        else:
+            ci, figure = "", f"{'-':>9}"
+        note = r["status"] if r["status"] == "published" else f"{r['status']}: {r['reason']}"
+        print(f"{r['outcome']:12} {r['horizon']:>3} {r['estimator']:9} {figure} {ci:>22}  {note}")
+    return 0
+
+
+def _print_spec(spec: EvaluationSpec) -> None:
+    print(f"{spec.name}  (owner {spec.owner})\n{spec.description.strip()}")
+    treated = spec.treated.model_dump(exclude_none=True)
+    print(f"treated:     {json.dumps(treated)}")
+    print(f"comparison:  {json.dumps(spec.comparison.model_dump())}")
+    print(f"covariates:  {', '.join(spec.covariates)} (look-back {spec.lookback_months} months)")
+    print(f"outcomes:    {', '.join(spec.outcomes)} at m+{', m+'.join(map(str, spec.horizons))}")
+
+
+def _specs(home: Path) -> dict[str, EvaluationSpec] | None:
+    try:
+        return load_evaluations(home)
+    except EvaluationSpecError as e:
+        print(e)
+        return None
+
+
+def _source(home: Path) -> str:
+    path = store_path(home)
+    return str(path) if path.exists() else "the shipped demo (no evaluations.yaml in the home)"
+
+
+def latest_results(home: Path, name: str) -> dict[str, Any]:
+    """The latest cohort month's published (disclosure-controlled) rows, from the snapshot."""
+    import duckdb
+
+    from labour_trust.warehouse import snapshot_path
+
+    empty: dict[str, Any] = {"month": None, "provisional": None, "estimates": []}
+    snapshot = snapshot_path(Path(home) / "warehouse.duckdb")
+    if not snapshot.exists():
+        return empty
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'evaluation' "
+            "AND table_name = ?",
+            [f"{name}_published"],
+        ).fetchall()[0][0]
+        if not exists:
+            return empty
+        table = con.sql(
+            f"SELECT * FROM evaluation.{name}_published WHERE month = "
+            f"(SELECT max(month) FROM evaluation.{name}_published) "
+            "ORDER BY outcome, horizon, estimator"
+        ).to_arrow_table()
+    rows = table.to_pylist()
+    if not rows:
+        return empty
+    return {
+        "month": rows[0]["month"],
+        "provisional": any(r["status"] == "provisional" for r in rows),
+        "estimates": rows,
+    }

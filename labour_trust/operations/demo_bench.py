@@ -1,0 +1,126 @@
+"""`labour-trust bench --demo`: how long the demo takes to settle under the real daemon.
+
+Starts `labour-trust up` on a fresh home (it seeds the demo: the last twelve complete months
+at scale 0.01), waits for the UI, then polls the Dagster instance until every month of every
+asset is materialised — or a month fails and nothing is left running. Reports both times.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+DEMO_TARGET_SECONDS = 300.0  # from the UI coming up to everything materialised, 2 cores
+POLL_SECONDS = 5.0
+
+
+def run_demo_bench(workdir: Path | None = None, timeout: float = 1800.0) -> dict[str, float]:
+    base = Path(tempfile.mkdtemp(prefix="demo-bench-", dir=workdir))
+    home = base / "home"
+    port = _free_port()
+    started = time.perf_counter()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "labour_trust.cli", "--home", str(home), "up", "--port", str(port)],
+        stdout=(base / "up.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_ui(port, up, timeout)
+        ui_seconds = time.perf_counter() - started
+        print(f"bench --demo: UI up after {ui_seconds:.1f} s (seeding included); home {home}")
+        settled, summary = _wait_until_settled(home, timeout)
+        seconds = time.perf_counter() - started - ui_seconds
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(60)
+    print(summary)
+    ratio = seconds / DEMO_TARGET_SECONDS
+    verdict = "settled" if settled else "DID NOT SETTLE (a month failed or timed out)"
+    print(
+        f"demo {verdict}: {seconds:.1f} s from the UI coming up "
+        f"(target {DEMO_TARGET_SECONDS:.0f} s: ratio {ratio:.2f})"
+    )
+    shutil.rmtree(base, ignore_errors=True)
+    return {"ui_seconds": ui_seconds, "settle_seconds": seconds, "settled": float(settled)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_ui(port: int, up: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if up.poll() is not None:
+            raise RuntimeError(f"labour-trust up exited with {up.returncode} before the UI")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError("the Dagster UI did not come up")
+
+
+def _wait_until_settled(home: Path, timeout: float) -> tuple[bool, str]:
+    """Poll the instance (in a child process: it must load the home's own partitions)."""
+    deadline = time.monotonic() + timeout
+    idle_with_failures = 0
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        probe = subprocess.run(
+            [sys.executable, "-m", "labour_trust.operations.demo_bench", str(home)],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "LABOUR_TRUST_HOME": str(home),
+                "DAGSTER_HOME": str(home / "dagster"),
+            },
+        )
+        lines = probe.stdout.strip().splitlines()
+        if not lines:
+            continue
+        state, summary = lines[0], "\n".join(lines[1:])
+        if state == "settled":
+            return True, summary
+        idle_with_failures = idle_with_failures + 1 if state == "stuck" else 0
+        if idle_with_failures * POLL_SECONDS >= 90:  # failed months and nothing running
+            return False, summary
+    return False, "timed out"
+
+
+def _probe(home: Path) -> None:
+    """Print 'settled', 'running' or 'stuck', then one line per asset."""
+    import dagster as dg
+
+    from labour_trust.definitions import build_definitions
+    from labour_trust.operations.state import partition_states
+    from labour_trust.partitions import MONTHLY  # the home's own (LABOUR_TRUST_HOME is set)
+
+    instance = dg.DagsterInstance.get()
+    defs = build_definitions(home)
+    months = MONTHLY.get_partition_keys()
+    states = partition_states(instance, defs, months)
+    running = any(s.in_progress for s in states) or instance.get_runs_count(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
+    )
+    done = all(s.materialized == s.expected for s in states)
+    failed = any(s.failed for s in states)
+    print("settled" if done else ("stuck" if failed and not running else "running"))
+    for s in states:
+        print(f"  {s.asset:36} {s.materialized:>3}/{s.expected}  failed {sorted(s.failed)}")
+
+
+if __name__ == "__main__":
+    _probe(Path(sys.argv[1]))
