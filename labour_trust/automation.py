@@ -44,7 +44,8 @@ class UnsyncedCondition(dg.AutomationCondition):
 
 
 class SameMonthInputsExist(dg.AutomationCondition):
-    """Partitions whose inputs of the same month are all materialised. Inputs read over a
+    """Partitions whose inputs of the same month are all materialised (or requested now, to
+    run first in the same run). Inputs read over a
     window of months (look-back, look-ahead) need only their month m: the other months are
     optional (provisional outcomes, a history that starts later), which Dagster's
     `any_deps_missing` cannot say of a window mapping."""
@@ -59,7 +60,7 @@ class SameMonthInputsExist(dg.AutomationCondition):
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         view = context.asset_graph_view
         parents = sorted(context.asset_graph.get(context.key).parent_keys - self.optional)
-        present = [view.instance.get_materialized_partitions(parent) for parent in parents]
+        present = [_present_or_requested(context, parent) for parent in parents]
         ready = {
             month
             for month in context.candidate_subset.expensively_compute_partition_keys()
@@ -69,6 +70,16 @@ class SameMonthInputsExist(dg.AutomationCondition):
             context.key, context.partitions_def, ready
         )
         return dg.AutomationResult(context, true_subset=true_subset)
+
+
+def _present_or_requested(context: dg.AutomationContext, parent: dg.AssetKey) -> set[str]:
+    """A parent's months that are materialised or requested in this same evaluation (they
+    then run first, in one run with this asset)."""
+    months = set(context.asset_graph_view.instance.get_materialized_partitions(parent))
+    requested = context.request_subsets_by_key.get(parent)
+    if requested is not None:
+        months |= set(requested.expensively_compute_partition_keys())
+    return months
 
 
 def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCondition:

@@ -11,6 +11,7 @@ from labour_trust.synthetic import publish_month
 from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 
 DATASETS = ("local_labour_market", "sector_view", "claimant_outcomes", "skills_outcomes")
+EVALUATION = "evaluation/employability_course_claimants"
 SENSORS = {f.name: f"{f.department}_{f.table}_share_sensor" for f in FEEDS}
 
 
@@ -74,7 +75,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
     derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
-    assert wanted == {asset: set(TEST_MONTHS) for asset in derived}
+    assert wanted == {asset: set(TEST_MONTHS) for asset in {*derived, EVALUATION}}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
 
@@ -91,9 +92,13 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     run_requests(defs, instance, requests[PAYE_RTI.name])
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {
-        f"{layer}/{name}": {"2024-02"}
-        for layer in ("trust", "published")
-        for name in ("local_labour_market", "sector_view")
+        **{
+            f"{layer}/{name}": {"2024-02"}
+            for layer in ("trust", "published")
+            for name in ("local_labour_market", "sector_view")
+        },
+        # The evaluation's cohorts of both months read PAYE 2024-02 (history, outcomes).
+        EVALUATION: set(TEST_MONTHS),
     }
 
     # PAYE publishes 2024-04 first: claimant outcomes of 2024-01 (its m+3) are recomputed,
@@ -113,4 +118,5 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     assert wanted == {
         "trust/claimant_outcomes": {"2024-01"},
         "published/claimant_outcomes": {"2024-01"},
+        EVALUATION: set(TEST_MONTHS),  # PAYE 2024-04 is a horizon of both cohorts
     }
