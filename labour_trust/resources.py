@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.governance._files import exclusive_lock
 from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.governance.audit_log import AuditLog
 from labour_trust.settings import trust_home
@@ -95,14 +95,8 @@ class PublicationStore(dg.ConfigurableResource):
         """One publication of a table at a time (across processes on this host): Delta
         versions are cumulative, so a version must be released or rolled back before the
         next one is written on top of it."""
-        path = Path(self.home, "locks", f"published-{name}.lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive_lock(Path(self.home, "locks", f"published-{name}.lock")):
+            yield
 
     def table_id(self, name: str) -> str:
         uri = self.uri(name)

@@ -17,7 +17,6 @@ has it open, even read-only. So:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
@@ -29,6 +28,8 @@ from typing import TypeVar
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
+
+from labour_trust.governance._files import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,8 @@ def lock_path(database: str | Path) -> Path:
 def writer_lock(database: str | Path) -> Iterator[None]:
     """Exclusive, cross-process: the trust's own writers and readers of the live file queue
     here, so DuckDB's file lock is only ever contended by outsiders."""
-    path = lock_path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(lock_path(database)):
+        yield
 
 
 def write_month(

@@ -21,7 +21,7 @@ from dagster_duckdb import DuckDBResource
 from labour_trust.automation import follow_upstream
 from labour_trust.evaluation.cohort import build_sample, connect
 from labour_trust.evaluation.estimate import EvaluationResult, evaluate
-from labour_trust.evaluation.publish import publish_estimates, to_markdown
+from labour_trust.evaluation.publish import PUBLISHED_SCHEMA, publish_estimates, to_markdown
 from labour_trust.evaluation.spec import EvaluationSpec
 from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
 from labour_trust.feeds.spec import FeedSpec
@@ -80,6 +80,17 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "scikitlearn"},
         tags={"classification": CLASSIFICATION},
         metadata={
+            # What is published of it (the estimates table under the count rules).
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        f.name,
+                        str(f.type),
+                        description=(f.metadata or {}).get(b"description", b"").decode(),
+                    )
+                    for f in PUBLISHED_SCHEMA
+                ]
+            ),
             "dagster/table_name": f"{SCHEMA}.{spec.name}",
             "covariates": ", ".join(spec.covariates),
             "outcomes": ", ".join(spec.outcomes),

@@ -11,15 +11,22 @@ from pathlib import Path
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Serialise writers of `path` (across processes) with a lock file beside it."""
-    lock_path = path.with_name(f".{path.name}.lock")
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (across processes on this host)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise writers of `path` (across processes) with a lock file beside it."""
+    with exclusive_lock(path.with_name(f".{path.name}.lock")):
+        yield
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
