@@ -97,7 +97,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     versions = seed_shares(root, months, scale=args.scale, seed=args.seed, key=key)
     for share, version in versions.items():
         print(f"{share}: {len(months)} month(s) published at {root}, version {version}")
-    if args.target is None:
+    if root == shares_root(args.home):  # the home's own shares: its partitions follow
         _record_first_month(args.home, months[0])
     return 0
 

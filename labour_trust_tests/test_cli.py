@@ -101,3 +101,13 @@ def test_refresh_then_status_then_failing_refresh(home, capsys):
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert any(PAYE_RTI.name in line and "non_negative" in line for line in lines)
+
+
+def test_seeding_a_home_starts_its_partitions_at_the_first_month(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABOUR_TRUST_FIRST_MONTH", raising=False)
+    home = tmp_path / "home"
+    args = ["--home", str(home), "seed", "--scale", "0.0005", "--months", "2025-11:2025-12"]
+    assert main(args) == 0
+    from labour_trust.settings import first_month
+
+    assert first_month(home) == "2025-11"  # not years of empty partitions before the data
