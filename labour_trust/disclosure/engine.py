@@ -82,6 +82,26 @@ class InformationLoss:
     suppressed_value_share: float
     by_column: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @classmethod
+    def from_tally(
+        cls,
+        tally: Mapping[str, int],
+        hidden: float,
+        total: float,
+        by_column: dict[str, dict[str, float]],
+    ) -> InformationLoss:
+        """From cell counts by status and the suppressed / total true value."""
+        return cls(
+            cells=sum(tally.values()),
+            published=tally[PUBLISHED],
+            rounded=tally[ROUNDED],
+            primary=tally[PRIMARY],
+            secondary=tally[SECONDARY],
+            not_applicable=tally[NOT_APPLICABLE],
+            suppressed_value_share=float(hidden / total) if total else 0.0,
+            by_column=by_column,
+        )
+
     @property
     def suppressed(self) -> int:
         return self.primary + self.secondary
@@ -477,13 +497,4 @@ def _information_loss(grid: Grid, outcomes: dict[str, _Outcome]) -> InformationL
             total_value += total
             stats["suppressed_value_share"] = float(hidden / total) if total else 0.0
         by_column[name] = stats
-    return InformationLoss(
-        cells=sum(tally.values()),
-        published=tally[PUBLISHED],
-        rounded=tally[ROUNDED],
-        primary=tally[PRIMARY],
-        secondary=tally[SECONDARY],
-        not_applicable=tally[NOT_APPLICABLE],
-        suppressed_value_share=float(suppressed_value / total_value) if total_value else 0.0,
-        by_column=by_column,
-    )
+    return InformationLoss.from_tally(tally, suppressed_value, total_value, by_column)

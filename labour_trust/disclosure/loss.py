@@ -88,13 +88,4 @@ def loss_from_status(
             hidden_total += hidden
             value_total += total
             stats["suppressed_value_share"] = hidden / total if total else 0.0
-    return InformationLoss(
-        cells=sum(tally.values()),
-        published=tally[PUBLISHED],
-        rounded=tally[ROUNDED],
-        primary=tally[PRIMARY],
-        secondary=tally[SECONDARY],
-        not_applicable=tally[NOT_APPLICABLE],
-        suppressed_value_share=hidden_total / value_total if value_total else 0.0,
-        by_column=by_column,
-    )
+    return InformationLoss.from_tally(tally, hidden_total, value_total, by_column)
