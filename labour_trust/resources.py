@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 import dagster as dg
@@ -172,9 +173,14 @@ class PublicationStore(dg.ConfigurableResource):
         return DisclosurePolicy.from_yaml(path) if path.exists() else DisclosurePolicy()
 
     def register(self) -> AgreementRegister:
-        from labour_trust.governance.cli import ensure_register
-
-        return AgreementRegister.load(ensure_register(Path(self.home)))
+        """HOME/agreements.yaml, else the shipped demo register read in place: reading the
+        register (as loading the definitions does) never writes into the home."""
+        path = Path(self.home, "agreements.yaml")
+        if path.exists():
+            return AgreementRegister.load(path)
+        demo = resources.files("labour_trust.governance").joinpath("demo_agreements.yaml")
+        with resources.as_file(demo) as source:
+            return AgreementRegister.load(Path(source))
 
     def agreements_for(self, name: str, register: AgreementRegister | None = None) -> list[str]:
         register = register or self.register()

@@ -49,3 +49,15 @@ def test_a_published_figure_traces_back_to_feed_columns(home):
     }
     assert ("dwp/uc_claimants", "person_token") in sources
     assert ("hmrc/paye_rti", "person_token") in sources
+
+
+def test_loading_the_definitions_writes_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LABOUR_TRUST_HOME", "DAGSTER_HOME")}
+    subprocess.run(
+        [sys.executable, "-c", "import labour_trust.definitions"], cwd=tmp_path, env=env, check=True
+    )
+    assert list(tmp_path.iterdir()) == []
