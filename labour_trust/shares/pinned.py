@@ -213,12 +213,6 @@ def pointer_for(
     )
 
 
-def month_dataset(table: DeltaTable, month: str) -> pds.Dataset:
-    """An Arrow dataset over the month's files, read in place (DuckDB can scan it)."""
-    dataset = table.to_pyarrow_dataset()
-    return dataset.filter(pds.field("month") == month)
-
-
 def iter_month_batches(
     share: str, table: DeltaTable, month: str, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
