@@ -6,15 +6,19 @@ failed, in progress) and data versions (a feed month's version is the content ha
 files, a derived month's version follows from its inputs' versions and its code version).
 A month is due when it is missing or *unsynced* (what the UI shows: an input's data version
 or the code version changed since it was materialised), its same-month inputs exist and
-passed their blocking checks, and nothing it reads is still running.
+passed their blocking checks, nothing it reads is still running, and no share's changed
+months are still being checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+
+from labour_trust.shares.sensor import SHARE_TAG
 
 
 class UnsyncedCondition(dg.AutomationCondition):
@@ -82,6 +86,37 @@ def _present_or_requested(context: dg.AutomationContext, parent: dg.AssetKey) ->
     return months
 
 
+class SharesSettled(dg.AutomationCondition):
+    """True when no share-sensor run (a department's changed months being checked) is queued
+    or running. Deriving after the changes have landed puts a month's derived assets in one
+    run, rather than one run per input as it arrives, and computes each month once when
+    several departments publish together. Runs not updated for `STALE_AFTER_SECONDS` (a
+    worker that died) do not hold derivation back."""
+
+    STALE_AFTER_SECONDS = 900
+
+    @property
+    def name(self) -> str:
+        return "shares_settled"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        instance = context.asset_graph_view.instance
+        active = instance.get_runs(
+            dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                ],
+                updated_after=datetime.now(UTC) - timedelta(seconds=self.STALE_AFTER_SECONDS),
+            )
+        )
+        settled = not any(SHARE_TAG in run.tags for run in active)
+        true_subset = context.candidate_subset if settled else context.get_empty_subset()
+        return dg.AutomationResult(context, true_subset=true_subset)
+
+
 def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCondition:
     """Compute a month when it is missing or unsynced — including when a look-ahead month it
     reads arrives later — once its same-month inputs exist and passed their blocking checks
@@ -97,8 +132,10 @@ def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCo
     return (
         ~AC.in_progress()
         & ~AC.any_deps_in_progress()
+        & SharesSettled()
         & SameMonthInputsExist(optional)
         & AC.all_deps_blocking_checks_passed().ignore(dg.AssetSelection.assets(*optional))
-        & (AC.missing() | UnsyncedCondition())
+        # An input requested in this tick will change this month: run in the same run.
+        & (AC.missing() | UnsyncedCondition() | AC.any_deps_match(AC.will_be_requested()))
         & (~AC.execution_failed() | AC.any_deps_updated())
     ).with_label("missing or unsynced, inputs ready")

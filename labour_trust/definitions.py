@@ -25,7 +25,7 @@ def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
             default_status=dg.DefaultSensorStatus.RUNNING,
             # The "unsynced" condition is Python, evaluated where the code lives.
             use_user_code_server=True,
-            minimum_interval_seconds=15,
+            minimum_interval_seconds=10,
         )
 
 

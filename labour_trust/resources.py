@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.dataset as pds
 from dagster_duckdb import DuckDBResource
 from deltalake import DeltaTable, write_deltalake
 
@@ -163,6 +164,16 @@ class PublicationStore(dg.ConfigurableResource):
         from labour_trust.governance.restricted import read_release
 
         return read_release(self.uri(name)).version
+
+    def released_month(self, name: str, month: str) -> pa.Table | None:
+        """The month as consumers hold it (the released version), or None if never released."""
+        version = self.released_version(name)
+        if version is None:
+            return None
+        uri = self.uri(name)
+        table = DeltaTable(uri, version=version, storage_options=storage_options_for(uri))
+        rows = table.to_pyarrow_dataset().to_table(filter=pds.field("month") == month)
+        return rows if rows.num_rows else None
 
     def csv_path(self, name: str, month: str) -> Path:
         return Path(self.home, "exports", name, f"{name}_{month}.csv")

@@ -211,6 +211,9 @@ def _smd_markdown(worst: Mapping[str, tuple[float, float]]) -> str:
 
 
 def result_metadata(result: EvaluationResult, published: pa.Table) -> dict[str, object]:
+    # matplotlib loads only in the runs that draw: every run process imports this module.
+    from labour_trust.evaluation.plot import effect_plot_png, markdown_image
+
     return {
         "month": result.month,
         "estimated": True,
@@ -222,6 +225,12 @@ def result_metadata(result: EvaluationResult, published: pa.Table) -> dict[str, 
         "unmatched": result.unmatched,
         "caliper_logit": float(result.caliper),
         "estimates": dg.MetadataValue.md(to_markdown(published)),
+        "effect_by_horizon": dg.MetadataValue.md(
+            markdown_image(
+                effect_plot_png(published, f"{result.name}, cohort {result.month}"),
+                "effect by horizon with 95% intervals (published values)",
+            )
+        ),
         "dagster/table_name": f"{SCHEMA}.{result.name}",
     }
 

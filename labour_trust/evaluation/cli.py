@@ -1,4 +1,4 @@
-"""`labour-trust evaluations list|show NAME [--json]`: the specs and their latest results.
+"""`labour-trust evaluations list|show NAME [--json] [--plot PNG]`: specs and latest results.
 
 The main CLI calls `add_commands(subparsers)` and sets `args.home` (LABOUR_TRUST_HOME).
 Results are read from the warehouse *snapshot* (never the live file, which a reader would
@@ -31,6 +31,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show = commands.add_parser("show", help="one evaluation: spec, balance and latest results")
     show.add_argument("name", metavar="NAME")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--plot", type=Path, metavar="PNG", help="also draw effect by horizon into this file"
+    )
     show.set_defaults(func=cmd_show)
 
 
@@ -70,6 +73,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"no evaluation {args.name!r}; known: {', '.join(sorted(specs))}")
         return 2
     latest = latest_results(args.home, spec.name)
+    if args.plot and latest["month"]:
+        _write_plot(args.plot, spec.name, latest)
     if args.json:
         print(json.dumps({"spec": spec.model_dump(mode="json"), "latest": latest}, indent=2))
         return 0
@@ -89,6 +94,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         note = r["status"] if r["status"] == "published" else f"{r['status']}: {r['reason']}"
         print(f"{r['outcome']:12} {r['horizon']:>3} {r['estimator']:9} {figure} {ci:>22}  {note}")
     return 0
+
+
+def _write_plot(path: Path, name: str, latest: dict[str, Any]) -> None:
+    import pyarrow as pa
+
+    from labour_trust.evaluation.plot import effect_plot_png
+    from labour_trust.evaluation.publish import PUBLISHED_SCHEMA
+
+    table = pa.Table.from_pylist(latest["estimates"], schema=PUBLISHED_SCHEMA)
+    path.write_bytes(effect_plot_png(table, f"{name}, cohort {latest['month']}"))
 
 
 def _print_spec(spec: EvaluationSpec) -> None:

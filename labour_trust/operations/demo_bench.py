@@ -73,36 +73,25 @@ def _wait_for_ui(port: int, up: subprocess.Popen, timeout: float) -> None:
 
 
 def _wait_until_settled(home: Path, timeout: float) -> tuple[bool, str]:
-    """Poll the instance (in a child process: it must load the home's own partitions)."""
-    deadline = time.monotonic() + timeout
-    idle_with_failures = 0
-    while time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-        probe = subprocess.run(
-            [sys.executable, "-m", "labour_trust.operations.demo_bench", str(home)],
-            capture_output=True,
-            text=True,
-            env={
-                **os.environ,
-                "LABOUR_TRUST_HOME": str(home),
-                "DAGSTER_HOME": str(home / "dagster"),
-            },
-        )
-        lines = probe.stdout.strip().splitlines()
-        if not lines:
-            continue
-        state, summary = lines[0], "\n".join(lines[1:])
-        if state == "settled":
-            return True, summary
-        idle_with_failures = idle_with_failures + 1 if state == "stuck" else 0
-        if idle_with_failures * POLL_SECONDS >= 90:  # failed months and nothing running
-            return False, summary
-    return False, "timed out"
+    """Watch the instance from one child process (it must load the home's own partitions);
+    it prints the outcome when every month is materialised, a month failed with nothing left
+    running, or time ran out."""
+    env = {**os.environ, "LABOUR_TRUST_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    watch = subprocess.run(
+        [sys.executable, "-m", "labour_trust.operations.demo_bench", str(home), str(timeout)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = watch.stdout.strip().splitlines() or ["timed out", watch.stderr[-2000:]]
+    return lines[0] == "settled", "\n".join(lines[1:])
 
 
-def _probe(home: Path) -> None:
-    """Print 'settled', 'running' or 'stuck', then one line per asset."""
+def _watch(home: Path, timeout: float) -> None:
+    """Print 'settled', 'stuck' or 'timed out', then one line per asset. Polls cheaply (the
+    partition status Dagster keeps), so the watcher does not compete with the runs."""
     import dagster as dg
+    from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
     from labour_trust.definitions import build_definitions
     from labour_trust.operations.state import partition_states
@@ -110,17 +99,32 @@ def _probe(home: Path) -> None:
 
     instance = dg.DagsterInstance.get()
     defs = build_definitions(home)
+    graph = defs.resolve_asset_graph()
     months = MONTHLY.get_partition_keys()
-    states = partition_states(instance, defs, months)
-    running = any(s.in_progress for s in states) or instance.get_runs_count(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
-    )
-    done = all(s.materialized == s.expected for s in states)
-    failed = any(s.failed for s in states)
-    print("settled" if done else ("stuck" if failed and not running else "running"))
-    for s in states:
+    active = dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
+    deadline, idle_since, outcome = time.monotonic() + timeout, None, "timed out"
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        statuses = [
+            instance.get_status_by_partition(key, months, graph.get(key).partitions_def) or {}
+            for key in graph.materializable_asset_keys
+        ]
+        values = [s.get(m) for s in statuses for m in months]
+        if all(v == AssetPartitionStatus.MATERIALIZED for v in values):
+            outcome = "settled"
+            break
+        failed = AssetPartitionStatus.FAILED in values
+        if failed and not instance.get_runs_count(active):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= 90:  # failed months and nothing running
+                outcome = "stuck"
+                break
+        else:
+            idle_since = None
+    print(outcome)
+    for s in partition_states(instance, defs, months):
         print(f"  {s.asset:36} {s.materialized:>3}/{s.expected}  failed {sorted(s.failed)}")
 
 
 if __name__ == "__main__":
-    _probe(Path(sys.argv[1]))
+    _watch(Path(sys.argv[1]), float(sys.argv[2]))

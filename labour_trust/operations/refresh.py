@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.definitions.dependency import NodeHandle
 
 from labour_trust.feeds.departments import FEEDS
 from labour_trust.operations.state import (
@@ -195,11 +196,12 @@ def _outcome(
     checked = {e.asset_key for e in checks}
     failed_steps = []
     for event in result.get_step_failure_events():
-        key = _step_asset(result, event.step_key)
-        if key in checked:
+        step_keys = _step_assets(result, event.step_key)
+        if step_keys & checked:
             continue  # the step failed because its blocking checks did: reported as checks
-        name = key.to_user_string() if key else event.step_key
-        failed_steps.append(f"{name}: {error_line(event.step_failure_data.error)}")
+        names = sorted(k.to_user_string() for k in step_keys) or [event.step_key]
+        error = error_line(event.step_failure_data.error)
+        failed_steps += [f"{name}: {error}" for name in names]
     return RunOutcome(
         month=month,
         assets=sorted(k.to_user_string() for k in keys),
@@ -214,8 +216,9 @@ def _outcome(
     )
 
 
-def _step_asset(result: dg.ExecuteInProcessResult, step_key: str | None) -> dg.AssetKey | None:
-    """Asset steps are named after their key ('trust__local_labour_market')."""
+def _step_assets(result: dg.ExecuteInProcessResult, step_key: str | None) -> set[dg.AssetKey]:
+    """The assets a step materialises (one, or the month's published tables)."""
     if step_key is None:
-        return None
-    return dg.AssetKey(step_key.split("__"))
+        return set()
+    assets = result.job_def.asset_layer.get_assets_def_for_node(NodeHandle.from_string(step_key))
+    return set(assets.keys) if assets else set()

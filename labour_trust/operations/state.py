@@ -121,7 +121,7 @@ def partition_states(
     )
     resolver = CachingStaleStatusResolver(instance, graph, view)
     months = sorted(months_with_data)
-    errors = _latest_errors(instance)
+    errors = _latest_errors(instance, graph)
     out = []
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         partitions_def = graph.get(key).partitions_def
@@ -154,8 +154,9 @@ def _cause(resolver: CachingStaleStatusResolver, key: dg.AssetKey, month: str) -
     return f"{where} {cause.reason}"
 
 
-def _latest_errors(instance: dg.DagsterInstance, limit: int = 200) -> dict[tuple, str]:
+def _latest_errors(instance: dg.DagsterInstance, graph, limit: int = 200) -> dict[tuple, str]:
     """(asset, month) → the first line of the error of its most recent failed step."""
+    step_assets = {a.node_def.name: a.keys for a in graph.assets_defs if a.is_executable and a.keys}
     errors: dict[tuple, str] = {}
     runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=limit)
     for run in runs:  # newest first: keep the first error seen per asset month
@@ -166,6 +167,6 @@ def _latest_errors(instance: dg.DagsterInstance, limit: int = 200) -> dict[tuple
             event = record.dagster_event
             if event is None or event.step_key is None:
                 continue
-            key = dg.AssetKey(event.step_key.split("__"))
-            errors.setdefault((key, month), error_line(event.step_failure_data.error))
+            for key in step_assets.get(event.step_key, ()):
+                errors.setdefault((key, month), error_line(event.step_failure_data.error))
     return errors

@@ -1,16 +1,22 @@
-"""Published tables as Dagster assets: disclosure control, blocking SDC checks, Delta output.
+"""The month's published tables as one Dagster step: joint disclosure control, blocking
+SDC checks, Delta output.
 
-`published/<name>` month m: read `trust.<name>` for m from the warehouse, protect it, run
-every disclosure check (threshold and rounding, contributors and dominance, identifiers,
-the independent LP audit). A failed check writes nothing: the previous good version of that
-month stays published.
+`published_month` month m reads every `trust.<name>` of m from the warehouse and protects
+them as one problem (`publishing/joint.protect_month`): every view of every table, the
+relations between tables (the same people counted in two tables, subsets ≤ their sets) and
+the release consumers already hold for m. Contributor values behind the magnitudes are read
+at exactly the feed versions each trust month was computed from. Every disclosure check
+then runs on what would be published, the LP audit jointly over all tables and the earlier
+release (`joint.audit_month`). A failed check writes nothing: the previous good release of
+every table stays published.
 
-If all pass, the month is published as a transaction whose commit point is the audit entry:
+If all pass, each table's month is published as a transaction whose commit point is the
+audit entry:
 
 1. read the agreement register (a broken register fails the run with nothing written);
 2. under the table's publication lock, undo any earlier unreleased version, then write the
    month to the Delta table `<published root>/<name>` (a new version, not yet served);
-3. append the `publication` audit entry naming that version (and the month's hash);
+3. append the `publication` audit entry naming that version and the one it replaces;
 4. release the version (`<table>/_released.json`) — only now do the sharing server and the
    restricted copies see it;
 5. expose it: the warehouse table `published.<name>`, the human-facing CSV ('c' suppressed,
@@ -28,15 +34,24 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from labour_trust.automation import follow_upstream
-from labour_trust.disclosure import CheckResult, DisclosurePolicy, write_csv
+from labour_trust.disclosure import (
+    AuditReport,
+    CheckResult,
+    DisclosurePolicy,
+    SdcResult,
+    Violation,
+    write_csv,
+)
 from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.partitions import MONTHLY
-from labour_trust.publishing.protect import protect, verify
+from labour_trust.publishing.joint import audit_month, protect_month
+from labour_trust.publishing.protect import verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
 from labour_trust.resources import AuditTrail, PublicationStore, ShareStore
 from labour_trust.shares.pinned import SharePointer
-from labour_trust.trust.datasets import TRUST_DATASETS
-from labour_trust.trust.factory import feed_inputs, pinned_connection
+from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
+from labour_trust.trust.factory import pinned_connection
 from labour_trust.trust.months import month_params
 from labour_trust.warehouse import read_month, write_month
 
@@ -63,27 +78,23 @@ _CHECK_NAMES = {
 }
 
 
-def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.AssetsDefinition:
+def published_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["published", name])
+
+
+def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
     dataset = TRUST_DATASETS[table.name]
     trust_key = dg.AssetKey(["trust", table.name])
-    key = dg.AssetKey(["published", table.name])
-    # Feed pointers are inputs for the contributor-level values behind the magnitudes.
-    ins = feed_inputs(dataset)
-
-    @dg.asset(
-        key=key,
-        description=f"{dataset.description}\n\nPublished under disclosure control.",
+    return dg.AssetSpec(
+        key=published_key(table.name),
+        description=f"{dataset.description}\n\nPublished under disclosure control, protected "
+        "together with the month's other published tables.",
         group_name="published",
         partitions_def=MONTHLY,
-        deps=[dg.AssetDep(trust_key)],
-        ins=ins,
+        deps=[trust_key],
         owners=["team:labour-trust"],
         kinds={"delta", "duckdb"},
         tags={"classification": PUBLISHED_CLASSIFICATION},
-        check_specs=[
-            dg.AssetCheckSpec(name, asset=key, description=text, blocking=True)
-            for name, text in SDC_CHECKS.items()
-        ],
         metadata={
             "dagster/column_schema": _column_schema(table),
             "dagster/column_lineage": _lineage(table, trust_key),
@@ -91,90 +102,178 @@ def build_published_asset(table: PublishedTable, agreements: list[str]) -> dg.As
             # As registered when the code location loaded; each run records the current list.
             "agreements": ", ".join(agreements) or "none",
         },
-        # Feeds are inputs only for contributor values: the trust month is what triggers.
-        automation_condition=follow_upstream(
-            [dg.AssetKey(f.asset_key_path) for f in FEEDS_BY_NAME.values()]
-        ),
+        automation_condition=follow_upstream(),
         code_version=PUBLISH_CODE_VERSION,
     )
-    def published(
+
+
+def build_published_month(
+    publications: PublicationStore, tables: Mapping[str, PublishedTable] = PUBLISHED
+) -> dg.AssetsDefinition:
+    """All published tables of a month as one step: one protection problem over every table,
+    its breakdowns, the relations between tables and the release consumers already hold."""
+
+    @dg.multi_asset(
+        name="published_month",
+        specs=[_spec(t, publications.agreements_for(t.name)) for t in tables.values()],
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=published_key(t), description=text, blocking=True)
+            for t in tables
+            for name, text in SDC_CHECKS.items()
+        ],
+        partitions_def=MONTHLY,
+        can_subset=False,  # one problem: a table alone would drop its relations to the others
+    )
+    def published_month(
         context: dg.AssetExecutionContext,
         warehouse: DuckDBResource,
         shares: ShareStore,
         publications: PublicationStore,
         audit: AuditTrail,
-        **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator:
         month = context.partition_key
         policy = publications.policy()
-        rows = read_month(warehouse, "trust", table.name, month)
-        values = _contributors(table, month, feeds, shares)
-        result = protect(rows, table, policy, values)
-        checks = verify(result, table, policy, values)
-        yield from _check_results(checks, result.loss, policy)
-        if not all(c.passed for c in checks):
-            audit.append(
-                "publication.blocked",
-                table=table.name,
-                month=month,
-                checks=[c.check for c in checks if not c.passed],
-            )
+        rows = {name: read_month(warehouse, "trust", name, month) for name in tables}
+        contributors = {
+            name: _contributors(t, month, _trust_sources(context, name, shares), shares)
+            for name, t in tables.items()
+        }
+        previous = {
+            name: old
+            for name in tables
+            if (old := publications.released_month(name, month)) is not None
+        }
+        results = protect_month(rows, policy, contributors, previous, published=tables)
+        final = {name: result.table for name, result in results.items()}
+        joint = audit_month(final, policy, previous, published=tables)
+        checks = {
+            name: [
+                *verify(results[name], t, policy, contributors[name], run_audit=False),
+                _joint_check(joint, name),
+            ]
+            for name, t in tables.items()
+        }
+        for name in tables:
+            yield from _check_results(name, month, checks[name], results[name].loss, policy)
+        failed = {n: [c.check for c in cs if not c.passed] for n, cs in checks.items()}
+        failed = {n: f for n, f in failed.items() if f}
+        if failed:
+            audit.append("publication.blocked", month=month, tables=failed)
             raise dg.Failure(
-                description=f"Disclosure checks failed for published/{table.name} {month}:\n"
-                + "\n".join(c.message for c in checks if not c.passed),
+                description=f"Disclosure checks failed for the published tables of {month}:\n"
+                + "\n".join(c.message for cs in checks.values() for c in cs if not c.passed),
             )
         # The register before anything is written: a broken register must leave no trace.
         register = publications.register()
-        agreements = publications.agreements_for(table.name, register)
-        uri = publications.uri(table.name)
-        with publications.lock(table.name):
-            recovered = publications.recover(table.name, audit.published_versions)
-            if recovered in ("rolled back", "rolled forward"):
-                context.log.warning(f"published/{table.name}: unreleased version {recovered}")
-            previous = publications.released_version(table.name)
-            version = publications.write(table.name, month, result.table)
-            table_id = publications.table_id(table.name)
-            try:
-                audit.append(
-                    "publication",
-                    table=table.name,
-                    month=month,
-                    delta_version=version,
-                    delta_uri=uri,
-                    delta_table_id=table_id,
-                    content_sha256=content_hash(result.table),
-                    rows=result.table.num_rows,
-                    policy_version=policy.version,
-                    agreements=agreements,
-                )
-            except Exception as exc:
-                # Not released: consumers keep `previous`; the next run rolls this back.
-                raise dg.Failure(
-                    description=f"published/{table.name} {month}: Delta version {version} "
-                    f"was written but its audit entry could not be appended ({exc}), so it "
-                    f"is not released (consumers still see version {previous}). Repair the "
-                    "audit log (`labour-trust audit verify`) and rerun: the run republishes."
-                ) from exc
-            publications.release(table.name, version, table_id)
-        # Released and recorded: now expose it everywhere else.
-        write_month(warehouse, "published", table.name, month, result.table)
-        csv = write_csv(result, publications.csv_path(table.name, month))
+        released = {
+            name: _publish(context, publications, audit, register, name, month, results[name])
+            for name in tables
+        }
         restricted = publications.refresh_restricted_copies(register)
-        yield dg.Output(
-            None,
-            metadata={
-                "dagster/row_count": result.table.num_rows,
-                "delta_uri": dg.MetadataValue.path(publications.uri(table.name)),
-                "delta_version": version,
-                "csv": dg.MetadataValue.path(str(csv)),
-                "policy_version": policy.version,
-                "agreements": ", ".join(agreements) or "none",
-                "restricted_copies": restricted,
-                **_loss_metadata(result.loss),
-            },
-        )
+        for name, (version, previous_version, agreements) in released.items():
+            result = results[name]
+            # Released and recorded: now expose it everywhere else.
+            write_month(warehouse, "published", name, month, result.table)
+            csv = write_csv(result, publications.csv_path(name, month))
+            yield dg.MaterializeResult(
+                asset_key=published_key(name),
+                metadata={
+                    "month": month,
+                    "dagster/row_count": result.table.num_rows,
+                    "delta_uri": dg.MetadataValue.path(publications.uri(name)),
+                    "delta_version": version,
+                    "replaces_version": previous_version,
+                    "csv": dg.MetadataValue.path(str(csv)),
+                    "policy_version": policy.version,
+                    "agreements": ", ".join(agreements) or "none",
+                    "restricted_copies": restricted,
+                    **_loss_metadata(result.loss),
+                    **{f"joint_{k}": v for k, v in results.metadata().items() if v is not None},
+                    "joint_audit_cells_attacked": joint.cells_attacked,
+                    "joint_audit_seconds": round(joint.seconds, 3),
+                },
+            )
 
-    return published
+    return published_month
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    publications: PublicationStore,
+    audit: AuditTrail,
+    register: AgreementRegister,
+    name: str,
+    month: str,
+    result: SdcResult,
+) -> tuple[int, int | None, list[str]]:
+    """The transaction: write a new Delta version, append its audit entry (the commit
+    point), release it. Returns the version, the one it replaces, and the agreements."""
+    policy = publications.policy()
+    agreements = publications.agreements_for(name, register)
+    uri = publications.uri(name)
+    with publications.lock(name):
+        recovered = publications.recover(name, audit.published_versions)
+        if recovered in ("rolled back", "rolled forward"):
+            context.log.warning(f"published/{name}: unreleased version {recovered}")
+        previous = publications.released_version(name)
+        version = publications.write(name, month, result.table)
+        table_id = publications.table_id(name)
+        try:
+            audit.append(
+                "publication",
+                table=name,
+                month=month,
+                delta_version=version,
+                replaces_version=previous,
+                delta_uri=uri,
+                delta_table_id=table_id,
+                content_sha256=content_hash(result.table),
+                rows=result.table.num_rows,
+                policy_version=policy.version,
+                agreements=agreements,
+            )
+        except Exception as exc:
+            # Not released: consumers keep `previous`; the next run rolls this back.
+            raise dg.Failure(
+                description=f"published/{name} {month}: Delta version {version} "
+                f"was written but its audit entry could not be appended ({exc}), so it "
+                f"is not released (consumers still see version {previous}). Repair the "
+                "audit log (`labour-trust audit verify`) and rerun: the run republishes."
+            ) from exc
+        publications.release(name, version, table_id)
+    return version, previous, agreements
+
+
+def _trust_sources(
+    context: dg.AssetExecutionContext, name: str, shares: ShareStore
+) -> dict[str, dict[str, SharePointer]]:
+    """The feed versions the trust month was computed from (its `source_versions`), so that
+    contributor values come from exactly the data behind the rows being protected."""
+    key, month = dg.AssetKey(["trust", name]), context.partition_key
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+    ).records
+    if not records:
+        raise dg.Failure(f"trust/{name} month {month} has not been materialised")
+    metadata = records[0].asset_materialization.metadata
+    out: dict[str, dict[str, SharePointer]] = {}
+    for source, version in metadata["source_versions"].value.items():
+        share, source_month = source.split("@")
+        pointer = SharePointer.pinned(
+            share, shares.uri(FEEDS_BY_NAME[share]), source_month, version
+        )
+        out.setdefault(VIEW_NAMES[share], {})[source_month] = pointer
+    return out
+
+
+def _joint_check(report: AuditReport, name: str) -> CheckResult:
+    """The joint audit's failures in one table, as that table's audit check."""
+    violations = [
+        Violation(f.table, f.column, f.cell, "protection", f.message)
+        for f in report.failures
+        if f.table == name
+    ]
+    return CheckResult("independent audit", name, not violations, violations[:20], len(violations))
 
 
 def content_hash(table: pa.Table) -> str:
@@ -214,7 +313,7 @@ def _contributors(
 
 
 def _check_results(
-    checks: list[CheckResult], loss, policy: DisclosurePolicy
+    table: str, month: str, checks: list[CheckResult], loss, policy: DisclosurePolicy
 ) -> Iterator[dg.AssetCheckResult]:
     by_name: dict[str, list[CheckResult]] = {}
     for check in checks:
@@ -223,11 +322,13 @@ def _check_results(
         results = by_name.get(name, [])
         failed = [c for c in results if not c.passed]
         yield dg.AssetCheckResult(
+            asset_key=published_key(table),
             check_name=name,
             passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR,
             description="\n".join(c.message for c in failed) or None,
             metadata={
+                "month": month,
                 "violations": sum(c.total_violations for c in failed),
                 "policy_version": policy.version,
                 **_loss_metadata(loss),
@@ -271,6 +372,4 @@ def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLin
 
 
 def build_published_assets(publications: PublicationStore) -> list[dg.AssetsDefinition]:
-    return [
-        build_published_asset(t, publications.agreements_for(t.name)) for t in PUBLISHED.values()
-    ]
+    return [build_published_month(publications)]

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from labour_trust.disclosure import DisclosurePolicy, SdcResult
-from labour_trust.disclosure.audit import AuditReport
+from labour_trust.disclosure.audit import AuditReport, audit_joint
 from labour_trust.disclosure.joint import JointPart, JointResult, apply_policy_joint
 from labour_trust.disclosure.loss import loss_figures
 from labour_trust.publishing.protect import _merge, contributors_for, kept_rows, protect, rows_of
@@ -99,6 +99,34 @@ def protect_month(
         else:
             results[name] = _merge(views, kept_rows(tables[name], published[name]))
     return MonthResults(results, joint)
+
+
+def audit_month(
+    tables: Mapping[str, pa.Table],
+    policy: DisclosurePolicy,
+    previous: Mapping[str, pa.Table] | None = None,
+    *,
+    published: Mapping[str, PublishedTable] | None = None,
+) -> AuditReport:
+    """The joint audit of what would be published: every view of every table (``tables``:
+    name → the protected month), the relations between them and the release consumers
+    already hold (``previous``), attacked together (``disclosure.audit.audit_joint``)."""
+    published = PUBLISHED if published is None else published
+    previous = previous or {}
+
+    def parts(source: Mapping[str, pa.Table]):
+        return [
+            (name, rows_of(source[name], published[name], view), view.description)
+            for name in sorted(source)
+            for view in published[name].views
+        ]
+
+    return audit_joint(
+        parts(tables),
+        _relations(published, set(tables)),
+        policy,
+        parts({n: t for n, t in previous.items() if n in tables}),
+    )
 
 
 def month_loss(

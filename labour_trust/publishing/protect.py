@@ -107,14 +107,20 @@ def verify(
     published: PublishedTable,
     policy: DisclosurePolicy,
     contributors: Mapping[str, pa.Table] | None = None,
+    *,
+    run_audit: bool = True,
 ) -> list[CheckResult]:
-    """Every blocking disclosure check, including the independent audit, on each view of
-    what would actually be published."""
+    """Every blocking disclosure check, including the independent audit (unless the caller
+    audits jointly, see ``joint.audit_month``), on each view of what would be published."""
     checks = []
     for view in published.views:
         shown = rows_of(result.table, published, view)
         checks += check_published(
-            shown, view.description, policy, contributors=contributors_for(view, contributors)
+            shown,
+            view.description,
+            policy,
+            contributors=contributors_for(view, contributors),
+            run_audit=run_audit,
         )
     return checks
 

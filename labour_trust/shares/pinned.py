@@ -57,6 +57,12 @@ class SharePointer:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
+    def pinned(cls, share: str, uri: str, month: str, version: int) -> SharePointer:
+        """A pointer to a month at a version recorded elsewhere (e.g. a trust month's
+        `source_versions`), enough to read it in place; its counts are not known."""
+        return cls(share, uri, month, int(version), rows=0, bytes=0, files=0, content_hash="")
+
+    @classmethod
     def from_json(cls, text: str) -> SharePointer:
         # Fields added later have defaults, so older pointer files still load.
         return cls(**json.loads(text))

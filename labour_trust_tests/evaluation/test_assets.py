@@ -57,6 +57,9 @@ def test_evaluation_materialises_with_balance_and_results(checked_home):
     assert metadata["provisional"].value is False
     assert metadata["treated"].value > 500
     assert "| employed | 6 | matched |" in metadata["estimates"].value
+    # The result page's picture: effect by horizon, as an inline image the UI renders.
+    assert metadata["effect_by_horizon"].value.startswith("![effect by horizon")
+    assert "data:image/png;base64," in metadata["effect_by_horizon"].value
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         rows = con.sql(
             f"SELECT estimator, status FROM evaluation.{SPEC.name}_published WHERE month = ?",
@@ -109,8 +112,9 @@ def test_cli_lists_and_shows_the_latest_published_results(checked_home, capsys):
     shown = json.loads(run("show", SPEC.name, "--json"))
     assert shown["latest"]["month"] == MONTH and not shown["latest"]["provisional"]
     assert {r["status"] for r in shown["latest"]["estimates"]} == {"published"}
-    text = run("show", SPEC.name)
+    text = run("show", SPEC.name, "--plot", str(home / "effect.png"))
     assert "latest cohort month 2024-04 (final)" in text and "employed" in text
+    assert (home / "effect.png").read_bytes()[:4] == b"\x89PNG"
     (home / "evaluations.yaml").unlink()
 
 

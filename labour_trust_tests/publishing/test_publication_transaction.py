@@ -29,13 +29,15 @@ from labour_trust.governance.restricted import (
 )
 from labour_trust.governance.sharing_server import create_app
 from labour_trust.governance.sharing_service import VERSION_HEADER
+from labour_trust.publishing.tables import PUBLISHED
 from labour_trust.resources import AuditTrail, PublicationStore
 from labour_trust_tests.conftest import TEST_MONTHS
 from labour_trust_tests.disclosure.test_engine import _mixed
 
 MONTH = TEST_MONTHS[0]
 NAME = "local_labour_market"
-KEY = dg.AssetKey(["published", NAME])
+# The month's published tables are one step; NAME is the first it publishes.
+KEYS = [dg.AssetKey(["published", name]) for name in PUBLISHED]
 TABLE_PATH = f"/delta-sharing/shares/labour_trust/schemas/published/tables/{NAME}"
 
 
@@ -118,7 +120,7 @@ def test_a_failed_audit_append_is_never_released_and_the_next_run_republishes(pu
     intact = log.read_bytes()
     log.unlink()
     log.mkdir()
-    failed = publish(defs, instance, [KEY])
+    failed = publish(defs, instance, KEYS)
     assert not failed.success
     failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
     assert "could not be appended" in failure.message or "not released" in str(
@@ -145,7 +147,7 @@ def test_a_failed_audit_append_is_never_released_and_the_next_run_republishes(pu
     assert [t["name"] for t in tables.json()["items"]] == [NAME]
 
     # The next run rolls the unreleased version back and publishes (and releases) anew.
-    again = publish(defs, instance, [KEY])
+    again = publish(defs, instance, KEYS)
     assert again.success
     head = DeltaTable(uri(home))
     assert "RESTORE" in [h["operation"] for h in head.history(3)]
@@ -168,7 +170,7 @@ def test_a_broken_register_fails_the_publication_before_anything_is_written(publ
     entries = len(list(AuditLog(home / "audit.log").entries()))
 
     (home / "agreements.yaml").write_text("agreements: [ {id: broken\n", encoding="utf-8")
-    failed = publish(defs, instance, [KEY])
+    failed = publish(defs, instance, KEYS)
 
     assert not failed.success
     assert DeltaTable(uri(home)).version() == version

@@ -14,9 +14,11 @@ from deltalake import DeltaTable
 
 from labour_trust.definitions import build_definitions
 from labour_trust.disclosure import DisclosurePolicy
+from labour_trust.feeds.vocabulary import SEARCHING_FOR_WORK
 from labour_trust.governance.audit_log import AuditLog, verify
 from labour_trust.publishing import factory
 from labour_trust.publishing.tables import PUBLISHED
+from labour_trust.trust.local_labour_market import REGIME_COLUMNS
 from labour_trust_tests.conftest import TEST_MONTHS
 
 MONTH = TEST_MONTHS[0]
@@ -61,6 +63,24 @@ def test_every_trust_dataset_is_published_safely(home):
     }
     llm = materialised["local_labour_market"]
     assert llm["cells_primary"].value > 0  # small districts do give disclosure control work
+    # One problem over all tables, audited jointly (with the release consumers hold).
+    assert llm["joint_passed"].value is True and llm["joint_audit_cells_attacked"].value > 0
+
+    # The same people in two tables: the searching-for-work claimants of an area are the
+    # claimant cohort's 'all' row. Suppressed in one, they are never published in the other.
+    searching = REGIME_COLUMNS[SEARCHING_FOR_WORK]
+    lads = published_month(home, "local_labour_market").to_pylist()
+    cohorts = {
+        r["area_code"]: r["cohort"]
+        for r in published_month(home, "claimant_outcomes").to_pylist()
+        if r["group_value"] == "all"
+    }
+    pairs = [(r[searching], cohorts[r["area_code"]]) for r in lads if r["area_code"] in cohorts]
+    assert len(pairs) > 300
+    assert all((a is None) == (b is None) for a, b in pairs), [
+        p for p in pairs if (p[0] is None) != (p[1] is None)
+    ]
+    assert any(a is None for a, _ in pairs)  # the test sees suppression at work
     assert llm["policy_version"].value == POLICY.version
     assert "dfe-skills-outcomes" in llm["agreements"].value
 
@@ -85,30 +105,40 @@ def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
     good = published_month(home, "local_labour_market")
 
     # An engine bug: a suppressed cell comes back published, unrounded.
-    real_protect = factory.protect
+    real_protect_month = factory.protect_month
 
-    def leaky_protect(rows, table, policy, contributors=None):
-        result = real_protect(rows, table, policy, contributors)
-        if table.name != "local_labour_market":
-            return result
+    def leaky_protect_month(rows, *args, **kwargs):
+        results = real_protect_month(rows, *args, **kwargs)
+        result = results["local_labour_market"]
+        original = rows["local_labour_market"]["uc_claimants"]
         hidden = pc.is_null(result.table["uc_claimants"])
-        leaked = pc.if_else(hidden, rows["uc_claimants"], result.table["uc_claimants"])
+        leaked = pc.if_else(hidden, original, result.table["uc_claimants"])
         index = result.table.schema.get_field_index("uc_claimants")
-        return dataclasses.replace(
+        results["local_labour_market"] = dataclasses.replace(
             result, table=result.table.set_column(index, "uc_claimants", leaked)
         )
+        return results
 
-    monkeypatch.setattr(factory, "protect", leaky_protect)
-    key = dg.AssetKey(["published", "local_labour_market"])
+    monkeypatch.setattr(factory, "protect_month", leaky_protect_month)
+    # The month's published tables are one step (one protection problem).
+    keys = [dg.AssetKey(["published", name]) for name in PUBLISHED]
     job = defs.resolve_implicit_global_asset_job_def()
     bad = job.execute_in_process(
-        partition_key=MONTH, instance=instance, asset_selection=[key], raise_on_error=False
+        partition_key=MONTH, instance=instance, asset_selection=keys, raise_on_error=False
     )
     assert not bad.success
     failed = {
         e.check_name: e.description for e in bad.get_asset_check_evaluations() if not e.passed
     }
     assert {"counts", "audit"} <= set(failed)
+    # Other tables fail only the joint audit: the leaked cells (equal to claimant cohorts)
+    # narrow their suppressed partners too.
+    others = {
+        (e.asset_key.path[1], e.check_name)
+        for e in bad.get_asset_check_evaluations()
+        if not e.passed and e.asset_key.path[1] != "local_labour_market"
+    }
+    assert all(check == "audit" for _, check in others), others
     assert "uc_claimants" in failed["counts"]
 
     # Nothing was written: the last good publication of the month is what consumers see.
@@ -116,4 +146,7 @@ def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
     assert published_month(home, "local_labour_market").equals(good)
     last = list(AuditLog(home / "audit.log").entries())[-1]
     assert last["event"] == "publication.blocked"
-    assert last["details"]["table"] == "local_labour_market"
+    assert "local_labour_market" in last["details"]["tables"]
+    assert {"published counts", "independent audit"} <= set(
+        last["details"]["tables"]["local_labour_market"]
+    )

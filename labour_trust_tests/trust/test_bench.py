@@ -49,7 +49,6 @@ def test_bench_on_parquet_views(tmp_path):
     con.register("lad_lookup", lad_table())
     result = bench(con, "2024-02")
     assert set(result.dataset_seconds) == set(TRUST_DATASETS)
-    assert result.ratio > 0
     assert "ratio" in format_bench(result)
     reference = connect(handmade.FEEDS)
     for ds in TRUST_DATASETS.values():
