@@ -166,7 +166,7 @@ def build_published_month(
         # The register before anything is written: a broken register must leave no trace.
         register = publications.register()
         released = {
-            name: _publish(context, publications, audit, register, name, month, results[name])
+            name: _publish(context, publications, audit, register, policy, name, results[name])
             for name in tables
         }
         restricted = publications.refresh_restricted_copies(register)
@@ -202,13 +202,13 @@ def _publish(
     publications: PublicationStore,
     audit: AuditTrail,
     register: AgreementRegister,
+    policy: DisclosurePolicy,
     name: str,
-    month: str,
     result: SdcResult,
 ) -> tuple[int, int | None, list[str]]:
     """The transaction: write a new Delta version, append its audit entry (the commit
     point), release it. Returns the version, the one it replaces, and the agreements."""
-    policy = publications.policy()
+    month = context.partition_key
     agreements = publications.agreements_for(name, register)
     uri = publications.uri(name)
     with publications.lock(name):
