@@ -98,6 +98,7 @@ def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
         metadata={
             "dagster/column_schema": _column_schema(table),
             "dagster/column_lineage": _lineage(table, trust_key),
+            "lineage": dg.MetadataValue.md(_lineage_markdown(table)),
             "dagster/table_name": f"published.{table.name}",
             # As registered when the code location loaded; each run records the current list.
             "agreements": ", ".join(agreements) or "none",
@@ -360,6 +361,16 @@ def _column_schema(table: PublishedTable) -> dg.TableSchema:
             for name in _published_columns(table)
         ]
     )
+
+
+def _lineage_markdown(table: PublishedTable) -> str:
+    """Published column ← trust column ← feed columns, for the open-source UI."""
+    feeds = TRUST_DATASETS[table.name].lineage
+    lines = ["| column | from trust column | from feed columns |", "|---|---|---|"]
+    for column in _published_columns(table):
+        sources = ", ".join(f"{share}.{c}" for share, c in feeds.get(column, []))
+        lines.append(f"| {column} | trust/{table.name}.{column} | {sources} |")
+    return "\n".join(lines)
 
 
 def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLineage:

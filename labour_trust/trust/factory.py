@@ -63,6 +63,23 @@ def column_lineage(dataset: TrustDataset) -> dg.TableColumnLineage:
     )
 
 
+def lineage_markdown(
+    dataset: TrustDataset, versions: Mapping[str, Mapping[str, int]] | None = None
+) -> str:
+    """ "column ← feed columns" as a markdown table a steward can read in the open-source UI
+    (which does not draw `dagster/column_lineage`); with `versions` (share → month → pinned
+    Delta version), each feed also names the versions this month read."""
+    lines = ["| column | from feed columns |", "|---|---|"]
+    for column, deps in dataset.lineage.items():
+        sources = ", ".join(f"{share}.{feed_column}" for share, feed_column in deps)
+        lines.append(f"| {column} | {sources} |")
+    if versions:
+        lines += ["", "| share | month | pinned Delta version |", "|---|---|---|"]
+        for share, months in sorted(versions.items()):
+            lines += [f"| {share} | {m} | {v} |" for m, v in sorted(months.items())]
+    return "\n".join(lines)
+
+
 def trust_column_schema(dataset: TrustDataset) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
@@ -98,6 +115,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         metadata={
             "dagster/column_schema": trust_column_schema(dataset),
             "dagster/column_lineage": column_lineage(dataset),
+            "lineage": dg.MetadataValue.md(lineage_markdown(dataset)),
             "dagster/table_name": f"trust.{dataset.name}",
             "dimensions": ", ".join(dataset.dimensions),
         },
@@ -207,10 +225,15 @@ def _result_metadata(
     sources = {
         f"{p.share}@{m}": p.version for view in pinned.values() for m, p in sorted(view.items())
     }
+    versions: dict[str, dict[str, int]] = {}
+    for view in pinned.values():
+        for m, p in view.items():
+            versions.setdefault(p.share, {})[m] = p.version
     metadata: dict[str, object] = {
         "dagster/row_count": table.num_rows,
         "month": month,
         "source_versions": dg.MetadataValue.json(sources),
+        "lineage": dg.MetadataValue.md(lineage_markdown(dataset, versions)),
         "dagster/table_name": f"trust.{dataset.name}",
     }
     if "provisional" in table.column_names:
