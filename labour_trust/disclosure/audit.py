@@ -157,14 +157,24 @@ def audit(
     intervals: list[CellInterval] = []
     for rows, columns in model.blocks():
         intervals.extend(model.solve_block(rows, columns))
-    failures = [_failure(description.name, i) for i in intervals if not i.protected]
+    return _report(description.name, policy, intervals, model.lp_count, started)
+
+
+def _report(
+    table: str,
+    policy: DisclosurePolicy,
+    intervals: list[CellInterval],
+    lp_count: int,
+    started: float,
+) -> AuditReport:
+    failures = [_failure(i.table or table, i) for i in intervals if not i.protected]
     return AuditReport(
-        table=description.name,
+        table=table,
         policy_version=policy.version,
         passed=not failures,
         failures=failures,
         intervals=intervals,
-        lp_count=model.lp_count,
+        lp_count=lp_count,
         seconds=time.perf_counter() - started,
     )
 
@@ -232,17 +242,8 @@ def _attack_joint(
     for name, published, description in previous or []:
         model.add_previous(name, published, description)
     intervals = model.solve()
-    failures = [_failure(i.table, i) for i in intervals if not i.protected]
-    names = sorted({name for name, _, _ in parts})
-    return AuditReport(
-        table="+".join(names),
-        policy_version=policy.version,
-        passed=not failures,
-        failures=failures,
-        intervals=intervals,
-        lp_count=model.lp_count,
-        seconds=time.perf_counter() - started,
-    )
+    names = "+".join(sorted({name for name, _, _ in parts}))
+    return _report(names, policy, intervals, model.lp_count, started)
 
 
 class _JointModel:

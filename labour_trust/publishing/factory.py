@@ -149,7 +149,7 @@ def build_published_month(
         joint = audit_month(final, policy, previous, published=tables)
         checks = {
             name: [
-                *verify(results[name], t, policy, contributors[name], run_audit=False),
+                *verify(results[name], t, policy, contributors[name]),
                 _joint_check(joint, name),
             ]
             for name, t in tables.items()
