@@ -11,11 +11,12 @@ from labour_trust.feeds.spec import FeedSpec
 from labour_trust.partitions import MONTHLY
 from labour_trust.resources import AuditTrail, ShareStore
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, pointer_for
-from labour_trust.shares.sensor import build_share_sensor
+from labour_trust.shares.sensor import build_shares_sensor
 
 FEED_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 # Bump when the contract rules change: every feed month then shows as unsynced.
 CONTRACT_VERSION = "contract-2"
+SHARES_SENSOR = "shares_sensor"
 
 
 def column_schema(spec: FeedSpec) -> dg.TableSchema:
@@ -138,18 +139,6 @@ def build_freshness_check(spec: FeedSpec) -> dg.AssetChecksDefinition:
     return freshness
 
 
-def build_feed_sensor(spec: FeedSpec, shares: ShareStore) -> dg.SensorDefinition:
-    """Runs the feed months whose share data changed; downstream follows by automation
-    (a trust month needs every same-month feed checked, which one share's run can't know).
-    """
-    return build_share_sensor(
-        spec,
-        None,
-        lambda: (shares.uri(spec), shares.storage_options()),  # resolved at every tick
-        name=f"{spec.department}_{spec.table}_share_sensor",
-    )
-
-
 def build_feed_assets(specs: Sequence[FeedSpec]) -> list[dg.AssetsDefinition]:
     return [build_feed_asset(spec) for spec in specs]
 
@@ -159,4 +148,13 @@ def build_feed_checks(specs: Sequence[FeedSpec]) -> list[dg.AssetChecksDefinitio
 
 
 def build_feed_sensors(specs: Sequence[FeedSpec], shares: ShareStore) -> list[dg.SensorDefinition]:
-    return [build_feed_sensor(spec, shares) for spec in specs]
+    """One sensor over every share: the months that changed run once each, with the feed
+    assets of all shares that changed in them; downstream follows by automation (a trust
+    month needs every same-month feed checked, which a share's run can't know)."""
+    return [
+        build_shares_sensor(
+            specs,
+            lambda spec: (shares.uri(spec), shares.storage_options()),  # resolved every tick
+            name=SHARES_SENSOR,
+        )
+    ]

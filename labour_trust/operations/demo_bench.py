@@ -124,6 +124,34 @@ def _watch(home: Path, timeout: float) -> None:
     print(outcome)
     for s in partition_states(instance, defs, months):
         print(f"  {s.asset:36} {s.materialized:>3}/{s.expected}  failed {sorted(s.failed)}")
+    print(run_summary(instance))
+
+
+def run_summary(instance) -> str:
+    """Where the time went: runs per trigger, how long they queued and ran, when each kind
+    of run finished (seconds from the first run's creation)."""
+    from statistics import median
+
+    from labour_trust.shares.sensor import SHARE_TAG
+
+    records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
+    if not records:
+        return "  no runs"
+    t0 = records[0].create_timestamp.timestamp()
+    kinds: dict[str, list] = {}
+    for r in records:
+        kinds.setdefault("share" if SHARE_TAG in r.dagster_run.tags else "derived", []).append(r)
+    lines = []
+    for kind, runs in kinds.items():
+        done = [r for r in runs if r.start_time and r.end_time]
+        waits = [r.start_time - r.create_timestamp.timestamp() for r in done]
+        spans = [r.end_time - r.start_time for r in done]
+        last = max((r.end_time - t0 for r in done), default=0.0)
+        lines.append(
+            f"  {kind} runs: {len(runs)}, median queued {median(waits or [0]):.1f} s, "
+            f"median run {median(spans or [0]):.1f} s, last ended at {last:.0f} s"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

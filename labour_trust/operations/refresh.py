@@ -1,6 +1,6 @@
 """Headless refresh (cron, CI): the daemon's logic, run to completion in this process.
 
-1. Tick each share sensor (its cursor kept in the instance), as the daemon would, and run
+1. Tick the shares sensor (its cursor kept in the instance), as the daemon would, and run
    the feed months it requests — unless that month's files are exactly the ones already
    checked (its data version), so a refresh after the daemon does not re-check them.
 2. Retry, once per call, every month whose last run failed.
@@ -20,6 +20,7 @@ import dagster as dg
 from dagster._core.definitions.dependency import NodeHandle
 
 from labour_trust.feeds.departments import FEEDS
+from labour_trust.feeds.factory import SHARES_SENSOR
 from labour_trust.operations.state import (
     error_line,
     fail_orphaned_runs,
@@ -105,22 +106,23 @@ def _asset_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
 def _feed_requests(
     defs: dg.Definitions, instance: dg.DagsterInstance, report: RefreshReport
 ) -> dict[str, set[dg.AssetKey]]:
-    """Month → feed assets to check: what one headless tick of each share sensor requests,
+    """Month → feed assets to check: what one headless tick of the shares sensor requests,
     and any month whose files differ from the ones last checked (a month never checked, or
     emptied since), so a killed refresh or a lost cursor cannot hide a change. A share that
     cannot be read is reported and skipped: the other shares go on."""
     shares: ShareStore = defs.resources["shares"]
     partitions = set(MONTHLY.get_partition_keys())
+    requested = _sensor_tick(defs, instance)
     out: dict[str, set[dg.AssetKey]] = {}
     for spec in FEEDS:
         key = _feed_key(spec)
-        requested = _sensor_tick(defs, instance, spec)
         try:
             fingerprints = month_fingerprints(shares.open(spec))
         except ShareReadError as e:
             report.share_faults.append(str(e))
             continue
-        candidates = requested | set(fingerprints) | instance.get_materialized_partitions(key)
+        months = {m for m, keys in requested.items() if key in keys}
+        candidates = months | set(fingerprints) | instance.get_materialized_partitions(key)
         for month in candidates & partitions:
             current = fingerprints[month].content_hash if month in fingerprints else None
             if latest_data_version(instance, key, month) != current:
@@ -128,16 +130,17 @@ def _feed_requests(
     return out
 
 
-def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance, spec) -> set[str]:
-    """The months one tick of the share's sensor requests (its cursor kept in the instance)."""
-    sensor = defs.get_sensor_def(f"{spec.department}_{spec.table}_share_sensor")
+def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, set]:
+    """Month → feed keys one tick of the shares sensor requests (its cursor kept in the
+    instance, apart from the daemon's)."""
+    sensor = defs.get_sensor_def(SHARES_SENSOR)
     cursor_key = CURSOR_PREFIX + sensor.name
     cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
     tick = sensor.evaluate_tick(context)
     if tick.cursor is not None:
         instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
-    return {r.partition_key for r in tick.run_requests if r.partition_key}
+    return {r.partition_key: set(r.asset_selection or []) for r in tick.run_requests}
 
 
 class _Runner:

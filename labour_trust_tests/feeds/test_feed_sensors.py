@@ -8,23 +8,23 @@ from dagster._core.utils import make_new_run_id
 from labour_trust.cli import main
 from labour_trust.definitions import build_definitions
 from labour_trust.feeds.departments import FEEDS, PAYE_RTI
+from labour_trust.feeds.factory import SHARES_SENSOR
 from labour_trust.synthetic import publish_month
 from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 
 DATASETS = ("local_labour_market", "sector_view", "claimant_outcomes", "skills_outcomes")
 EVALUATION = "evaluation/employability_course_claimants"
-SENSORS = {f.name: f"{f.department}_{f.table}_share_sensor" for f in FEEDS}
 
 
-def tick(defs: dg.Definitions, share: str, instance, cursors: dict) -> list[dg.RunRequest]:
-    sensor = defs.get_sensor_def(SENSORS[share])
+def tick(defs: dg.Definitions, instance, cursors: dict) -> list[dg.RunRequest]:
+    """One tick of the shares sensor (the daemon's cursor kept in ``cursors``)."""
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursors.get(share), definitions=defs
+        instance=instance, cursor=cursors.get("shares"), definitions=defs
     )
-    result = sensor(context)
+    result = defs.get_sensor_def(SHARES_SENSOR)(context)
     if isinstance(result, dg.SkipReason):
         return []
-    cursors[share] = result.cursor
+    cursors["shares"] = result.cursor
     return list(result.run_requests or [])
 
 
@@ -68,36 +68,37 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     wanted, cursor = automate(defs, instance)
     assert wanted == {}
 
-    # First ticks: every seeded month of every share.
-    for feed in FEEDS:
-        requests = tick(defs, feed.name, instance, cursors)
-        assert sorted(r.partition_key for r in requests) == TEST_MONTHS
-        assert {tuple(r.asset_selection) for r in requests} == {(dg.AssetKey(feed.asset_key_path),)}
-        run_requests(defs, instance, requests)
+    # First tick: every seeded month, one run each for the feeds of all four shares.
+    requests = tick(defs, instance, cursors)
+    assert sorted(r.partition_key for r in requests) == TEST_MONTHS
+    feeds = {dg.AssetKey(feed.asset_key_path) for feed in FEEDS}
+    assert all(set(r.asset_selection) == feeds for r in requests)
+    assert all(len(r.run_key.split("+")) == len(FEEDS) for r in requests)
+    run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
     derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
     assert wanted == {asset: set(TEST_MONTHS) for asset in {*derived, EVALUATION}}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
 
-    # No change: every sensor skips.
-    assert all(tick(defs, f.name, instance, cursors) == [] for f in FEEDS)
+    # No change: the sensor skips.
+    assert tick(defs, instance, cursors) == []
 
     # HMRC corrects 2024-02: only that month of PAYE, then what reads PAYE 2024-02.
     assert main(["republish", PAYE_RTI.name, "2024-02", "--scale", str(TEST_SCALE)]) == 0
-    requests = {f.name: tick(defs, f.name, instance, cursors) for f in FEEDS}
-    assert [r.partition_key for r in requests[PAYE_RTI.name]] == ["2024-02"]
-    version = requests[PAYE_RTI.name][0].tags["labour_trust/share_version"]
-    assert requests[PAYE_RTI.name][0].run_key == f"hmrc/paye_rti@{version}:2024-02"
-    assert all(not r for name, r in requests.items() if name != PAYE_RTI.name)
-    run_requests(defs, instance, requests[PAYE_RTI.name])
+    requests = tick(defs, instance, cursors)
+    assert [r.partition_key for r in requests] == ["2024-02"]
+    assert list(requests[0].asset_selection) == [dg.AssetKey(PAYE_RTI.asset_key_path)]
+    version = requests[0].tags["labour_trust/share_version"]
+    assert requests[0].run_key == f"hmrc/paye_rti@{version}:2024-02"
+    run_requests(defs, instance, requests)
     # While a share's changed months are still being checked, nothing is derived: the month's
     # assets then run together, once, after the changes land.
     pending = dg.DagsterRun(
         job_name="__ASSET_JOB",
         run_id=make_new_run_id(),
         status=dg.DagsterRunStatus.STARTING,
-        tags=requests[PAYE_RTI.name][0].tags,
+        tags=requests[0].tags,
     )
     instance.add_run(pending)
     assert automate(defs, instance, cursor)[0] == {}
@@ -122,7 +123,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         seed=TEST_SEED,
         key=linkage_key,
     )
-    requests = tick(defs, PAYE_RTI.name, instance, cursors)
+    requests = tick(defs, instance, cursors)
     assert [r.partition_key for r in requests] == ["2024-04"]
     run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from labour_trust.resources import PointerIOManager, ShareStore
 from labour_trust.shares.commit_log import ShareCursor, read_changes
 from labour_trust.shares.faults import CorruptCommit, ShareNotFound
 from labour_trust.shares.pinned import ShareReadError, month_fingerprints, open_share
-from labour_trust.shares.sensor import SensorCursor, build_share_sensor
+from labour_trust.shares.sensor import (
+    VERSION_TAG,
+    SensorCursor,
+    build_share_sensor,
+    build_shares_sensor,
+)
 from labour_trust_tests.shares.delta_share import MONTHS, commit_name, publish_year
 
 SHARE = "hmrc/paye_rti"
@@ -141,6 +147,32 @@ def test_sensor_skips_the_broken_share_and_names_it(shares: Shares) -> None:
 
     healthy_sensor = build_share_sensor(UC_CLAIMANTS, None, healthy)
     assert isinstance(healthy_sensor(dg.build_sensor_context()), dg.SensorResult)
+
+
+def test_one_sensor_over_the_shares_runs_each_month_once_and_skips_a_broken_one(
+    shares: Shares,
+) -> None:
+    uris = {PAYE_RTI.name: shares.broken, UC_CLAIMANTS.name: shares.healthy}
+    sensor = build_shares_sensor([PAYE_RTI, UC_CLAIMANTS], lambda spec: (uris[spec.name], None))
+    paye, uc = (dg.AssetKey(s.asset_key_path) for s in (PAYE_RTI, UC_CLAIMANTS))
+
+    # Both shares changed every month: one run per month checks both feeds.
+    first = sensor(dg.build_sensor_context())
+    assert [r.partition_key for r in first.run_requests] == list(MONTHS)
+    assert all(set(r.asset_selection) == {paye, uc} for r in first.run_requests)
+    assert first.run_requests[0].tags[VERSION_TAG] == f"{SHARE}@11,{UC_CLAIMANTS.name}@11"
+    assert first.run_requests[0].run_key == f"{SHARE}@11:2024-01+{UC_CLAIMANTS.name}@11:2024-01"
+
+    # A reader of PAYE at version 3 meets a garbage commit: PAYE is skipped with its reason
+    # and its cursor kept; the healthy share's months still run, on their own.
+    cursor = json.dumps({PAYE_RTI.name: SensorCursor(shares.cursor).to_json()})
+    garble(shares.broken)
+    result = sensor(dg.build_sensor_context(cursor=cursor))
+    assert [r.partition_key for r in result.run_requests] == list(MONTHS)
+    assert all(list(r.asset_selection) == [uc] for r in result.run_requests)
+    kept = json.loads(result.cursor)
+    assert SensorCursor.from_json(kept[PAYE_RTI.name]).share.version == 3
+    assert SensorCursor.from_json(kept[UC_CLAIMANTS.name]).share.version == 11
 
 
 def test_status_reports_the_broken_share_and_reads_the_others(home: Path, tmp_path: Path) -> None:
