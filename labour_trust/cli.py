@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
+    lineage = sub.add_parser(
+        "lineage", help="a column's sources: trust column, feed columns, pinned share versions"
+    )
+    lineage.add_argument("asset", metavar="ASSET", help="published/NAME, trust/NAME or NAME")
+    lineage.add_argument("column", metavar="COLUMN", nargs="?", help="default: every column")
+    lineage.add_argument("--month", help="YYYY-MM (default: the newest month computed)")
+    lineage.add_argument("--json", action="store_true")
+    lineage.set_defaults(func=cmd_lineage)
+
     bench = sub.add_parser("bench", help="speed and memory figures")
     bench.add_argument("--scale", type=float, default=1.0)
     bench.add_argument("--months", type=int, default=1)
@@ -456,6 +465,21 @@ def _print_status(report: dict[str, list[dict]]) -> None:
 
 def _months(months: list[str]) -> str:
     return ", ".join(months) if len(months) <= 3 else f"{months[0]}..{months[-1]} ({len(months)})"
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from labour_trust.operations.instance import embedded_instance
+    from labour_trust.operations.lineage import LineageError, format_lineage, lineage
+    from labour_trust.resources import ShareStore, shares_root
+
+    shares = ShareStore(root=shares_root(args.home))
+    try:
+        chain = lineage(embedded_instance(args.home), shares, args.asset, args.column, args.month)
+    except LineageError as e:
+        print(f"labour-trust lineage: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(chain, indent=2) if args.json else format_lineage(chain))
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

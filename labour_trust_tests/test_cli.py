@@ -70,6 +70,25 @@ def test_refresh_then_status_then_failing_refresh(home, capsys):
     assert main(["refresh"]) == 0  # nothing changed: nothing to run
     assert "up to date" in capsys.readouterr().out
 
+    # A steward traces a published number to the feed columns and share versions behind it.
+    args = ["lineage", "published/local_labour_market", "uc_claimants", "--month", "2024-02"]
+    assert main([*args, "--json"]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    (column,) = chain["columns"]
+    assert column["trust_column"] == "trust/local_labour_market.uc_claimants"
+    (feed,) = column["feeds"]
+    uc_uri = str(home / "shares" / "dwp" / "uc_claimants")
+    assert feed["share"] == "dwp/uc_claimants" and feed["uri"] == uc_uri
+    assert feed["pinned"] == {"2024-02": DeltaTable(uc_uri).version()}
+    published = DeltaTable(str(home / "published" / "local_labour_market")).version()
+    assert chain["publication"]["delta_version"] == published
+    assert main(["lineage", "local_labour_market"]) == 0  # every column, newest month
+    text = capsys.readouterr().out
+    assert text.startswith("published/local_labour_market, month 2024-02")
+    assert "← trust/local_labour_market.uc_claimants" in text
+    assert main(["lineage", "trust/local_labour_market", "no_such_column"]) == 2
+    assert "has no column 'no_such_column'" in capsys.readouterr().err
+
     assert main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     shares = {s["share"]: s for s in report["shares"]}

@@ -347,7 +347,7 @@ def _loss_metadata(loss) -> dict[str, object]:
     }
 
 
-def _published_columns(table: PublishedTable) -> list[str]:
+def published_columns(table: PublishedTable) -> list[str]:
     """The trust dataset's columns less those used by disclosure control only."""
     hidden = set(table.views[0].description.hidden_columns)
     return [c.name for c in TRUST_DATASETS[table.name].column_specs if c.name not in hidden]
@@ -358,7 +358,7 @@ def _column_schema(table: PublishedTable) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(name, str(specs[name].type), description=specs[name].description)
-            for name in _published_columns(table)
+            for name in published_columns(table)
         ]
     )
 
@@ -367,7 +367,7 @@ def _lineage_markdown(table: PublishedTable) -> str:
     """Published column ← trust column ← feed columns, for the open-source UI."""
     feeds = TRUST_DATASETS[table.name].lineage
     lines = ["| column | from trust column | from feed columns |", "|---|---|---|"]
-    for column in _published_columns(table):
+    for column in published_columns(table):
         sources = ", ".join(f"{share}.{c}" for share, c in feeds.get(column, []))
         lines.append(f"| {column} | trust/{table.name}.{column} | {sources} |")
     return "\n".join(lines)
@@ -377,7 +377,7 @@ def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLin
     return dg.TableColumnLineage(
         deps_by_column={
             c: [dg.TableColumnDep(asset_key=trust_key, column_name=c)]
-            for c in _published_columns(table)
+            for c in published_columns(table)
         }
     )
 
