@@ -12,6 +12,15 @@ def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
 
 
+# Columns every share has, described once.
+COMMON_COLUMNS = {
+    "person_token": "Pseudonymised person identifier: keyed hash of the NINO under the "
+    "trust's linkage key (never the NINO itself); links people across shares.",
+    "key_version": "Which linkage key made the tokens; one key version per month across shares.",
+    "month": "Reference month (YYYY-MM); the partition key.",
+    "lad_code": "Local authority district of residence (ONS LAD 2023 code).",
+}
+
 TOKEN = ("person_token", pa.string(), False)
 KEY_VERSION = ("key_version", pa.string(), False)
 MONTH = ("month", pa.string(), False)
@@ -46,6 +55,14 @@ UC_CLAIMANTS = FeedSpec(
         "duration_band": v.DURATION_BANDS,
     },
     publication_day=15,
+    column_descriptions={
+        **COMMON_COLUMNS,
+        "age_band": "Age band on the count date.",
+        "sex": "Sex as recorded by DWP.",
+        "disability": "Whether the claimant has a recorded health condition or disability.",
+        "conditionality_regime": "Universal Credit conditionality regime (e.g. searching).",
+        "duration_band": "Time on Universal Credit so far, banded.",
+    },
 )
 
 PAYE_RTI = FeedSpec(
@@ -75,6 +92,13 @@ PAYE_RTI = FeedSpec(
     volume_tolerance=0.3,
     upper_bounds={"gross_pay_month": 1_000_000.0},  # £ a month: £12 M a year is no payslip
     magnitude_columns=("gross_pay_month",),
+    column_descriptions={
+        **COMMON_COLUMNS,
+        "employer_token": "Pseudonymised employer (PAYE scheme) identifier.",
+        "sic_section": "Employer's industry: SIC 2007 section letter.",
+        "gross_pay_month": "Gross pay in the month, pounds (not pence).",
+        "start_date": "Start date of the employment.",
+    },
 )
 
 FE_LEARNERS = FeedSpec(
@@ -106,6 +130,13 @@ FE_LEARNERS = FeedSpec(
     },
     publication_day=25,
     volume_tolerance=0.6,
+    column_descriptions={
+        **COMMON_COLUMNS,
+        "ssa_tier1": "Sector subject area (tier 1) of the course.",
+        "level": "Qualification level of the course.",
+        "programme": "Programme type (e.g. adult skills, apprenticeship).",
+        "outcome": "Learner event in the month: start, achievement or withdrawal.",
+    },
 )
 
 BUSINESS_POPULATION = FeedSpec(
@@ -136,6 +167,15 @@ BUSINESS_POPULATION = FeedSpec(
     # The largest UK employers have under 1.5 M staff and turn over under £1 trillion.
     upper_bounds={"employment": 2_000_000, "turnover": 1_000_000_000},  # turnover in £k
     magnitude_columns=("employment", "turnover"),
+    column_descriptions={
+        **{k: v for k, v in COMMON_COLUMNS.items() if k != "person_token"},
+        "lad_code": "Local authority district of the enterprise (ONS LAD 2023 code).",
+        "enterprise_token": "Pseudonymised enterprise identifier.",
+        "sic_section": "Industry: SIC 2007 section letter.",
+        "size_band": "Employment size band of the enterprise.",
+        "employment": "People employed by the enterprise (head count).",
+        "turnover": "Annual turnover, £ thousand.",
+    },
 )
 
 FEEDS: tuple[FeedSpec, ...] = (UC_CLAIMANTS, PAYE_RTI, FE_LEARNERS, BUSINESS_POPULATION)

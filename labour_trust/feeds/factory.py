@@ -25,6 +25,7 @@ def column_schema(spec: FeedSpec) -> dg.TableSchema:
             dg.TableColumn(
                 name=f.name,
                 type=str(f.type),
+                description=spec.column_descriptions.get(f.name),
                 constraints=dg.TableColumnConstraints(nullable=f.nullable),
             )
             for f in spec.schema
@@ -101,7 +102,7 @@ def contract_results(report: ContractReport) -> Iterator[dg.AssetCheckResult]:
             metadata={
                 "month": report.month,
                 "offending_rows": sum(v.rows for v in violations),
-                "columns": ", ".join(sorted({v.column for v in violations if v.column})),
+                "columns": ", ".join(sorted({v.column for v in violations if v.column})) or "none",
             },
         )
 

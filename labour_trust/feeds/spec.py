@@ -29,6 +29,8 @@ class FeedSpec:
     # months' median: well-typed but wrong data, e.g. pay published in pence.
     magnitude_columns: tuple[str, ...] = ()
     magnitude_factor: float = 3.0
+    # What each column means, for the catalog (every schema column has one: a test checks).
+    column_descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

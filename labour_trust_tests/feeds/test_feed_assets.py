@@ -97,6 +97,8 @@ def test_definitions_load_with_catalog_metadata():
         assert "delta" in spec.kinds
         schema = spec.metadata["dagster/column_schema"]
         assert [c.name for c in schema.columns] == feed.schema.names
+        undescribed = [c.name for c in schema.columns if not (c.description or "").strip()]
+        assert undescribed == [], (feed.name, undescribed)  # a steward reads what each means
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert set(RULES) <= checks
 
@@ -110,6 +112,9 @@ def test_materialise_all_feeds_two_months_in_place(home):
         evaluations = result.get_asset_check_evaluations()
         assert len(evaluations) == len(FEEDS) * len(RULES)
         assert all(e.passed for e in evaluations)
+        for e in evaluations:  # each result names its month; no blank metadata in the UI
+            assert e.metadata["month"].value == month
+            assert all(str(v.value).strip() for v in e.metadata.values()), e.metadata
     for feed in FEEDS:
         for month in TEST_MONTHS:
             pointer = SharePointer.from_json(
