@@ -134,7 +134,13 @@ def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCo
         & ~AC.any_deps_in_progress()
         & SharesSettled()
         & SameMonthInputsExist(optional)
-        & AC.all_deps_blocking_checks_passed().ignore(dg.AssetSelection.assets(*optional))
+        & (
+            AC.all_deps_blocking_checks_passed().ignore(dg.AssetSelection.assets(*optional))
+            # Inputs all requested in this tick run first in the same run, whose blocking
+            # checks stop this step if they fail (a check without a condition of its own is
+            # never "requested", so Dagster's in-tick allowance does not see it).
+            | AC.all_deps_match(AC.will_be_requested())
+        )
         # An input requested in this tick will change this month: run in the same run.
         & (AC.missing() | UnsyncedCondition() | AC.any_deps_match(AC.will_be_requested()))
         & (~AC.execution_failed() | AC.any_deps_updated())

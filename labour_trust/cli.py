@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--sdc", action="store_true", help="disclosure control and audit")
     bench.add_argument("--demo", action="store_true", help="time for the demo to settle")
     bench.add_argument("--evaluation", action="store_true", help="one evaluation cohort month")
+    bench.add_argument("--report", action="store_true", help="render a national insight report")
     bench.set_defaults(func=cmd_bench)
 
     add_governance_commands(sub)
@@ -493,6 +494,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from labour_trust.evaluation.bench import bench_evaluation
 
         bench_evaluation(args.scale, args.workdir)
+    elif args.report:
+        from labour_trust.insight.bench import run_report_bench
+
+        run_report_bench()
     elif args.sensor:
         bench.run_sensor_bench()
     elif args.trust:

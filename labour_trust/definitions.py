@@ -9,6 +9,7 @@ from labour_trust.evaluation.assets import build_evaluation_assets
 from labour_trust.evaluation.spec import load_evaluations
 from labour_trust.feeds.departments import FEEDS
 from labour_trust.feeds.factory import build_feed_assets, build_feed_checks, build_feed_sensors
+from labour_trust.insight.assets import build_insight_assets
 from labour_trust.publishing.factory import build_published_assets
 from labour_trust.resources import build_resources, trust_home
 from labour_trust.trust.datasets import TRUST_DATASETS
@@ -36,6 +37,7 @@ def build_definitions(home: Path) -> dg.Definitions:
             *build_feed_assets(FEEDS),
             *build_trust_assets(TRUST_DATASETS),
             *build_published_assets(resources["publications"]),
+            *build_insight_assets(resources["publications"]),
             *build_evaluation_assets(load_evaluations(home)),
         ],
         asset_checks=build_feed_checks(FEEDS),

@@ -87,8 +87,11 @@ def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
     trust_key = dg.AssetKey(["trust", table.name])
     return dg.AssetSpec(
         key=published_key(table.name),
+        # The lineage table in the description too: the open-source UI renders descriptions
+        # on the asset page, while markdown metadata sits behind a "show" button.
         description=f"{dataset.description}\n\nPublished under disclosure control, protected "
-        "together with the month's other published tables.",
+        f"together with the month's other published tables.\n\n**Lineage**\n\n"
+        f"{_lineage_markdown(table)}",
         group_name="published",
         partitions_def=MONTHLY,
         deps=[trust_key],

@@ -105,7 +105,8 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=["trust", dataset.name],
-        description=dataset.description,
+        # Lineage in the description too: the UI shows it on the asset page (see published).
+        description=f"{dataset.description}\n\n**Lineage**\n\n{lineage_markdown(dataset)}",
         group_name="trust",
         partitions_def=MONTHLY,
         ins=ins,

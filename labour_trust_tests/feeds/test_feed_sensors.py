@@ -14,6 +14,7 @@ from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 
 DATASETS = ("local_labour_market", "sector_view", "claimant_outcomes", "skills_outcomes")
 EVALUATION = "evaluation/employability_course_claimants"
+INSIGHT = "published/insight_report"  # drawn from the month's published tables
 
 
 def tick(defs: dg.Definitions, instance, cursors: dict) -> list[dg.RunRequest]:
@@ -77,7 +78,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
     derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
-    assert wanted == {asset: set(TEST_MONTHS) for asset in {*derived, EVALUATION}}
+    assert wanted == {asset: set(TEST_MONTHS) for asset in {*derived, EVALUATION, INSIGHT}}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
 
@@ -109,6 +110,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         "trust/sector_view": {"2024-02"},
         # The month's published tables are one protection problem: all are republished.
         **{f"published/{name}": {"2024-02"} for name in DATASETS},
+        INSIGHT: {"2024-02"},
         # The evaluation's cohorts of both months read PAYE 2024-02 (history, outcomes).
         EVALUATION: set(TEST_MONTHS),
     }
@@ -130,5 +132,6 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     assert wanted == {
         "trust/claimant_outcomes": {"2024-01"},
         **{f"published/{name}": {"2024-01"} for name in DATASETS},
+        INSIGHT: {"2024-01"},
         EVALUATION: set(TEST_MONTHS),  # PAYE 2024-04 is a horizon of both cohorts
     }
