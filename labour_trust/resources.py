@@ -197,7 +197,7 @@ class PublicationStore(dg.ConfigurableResource):
         register = register or self.register()
         return [a.id for a in register.agreements() if a.grant(name) is not None]
 
-    def refresh_restricted_copies(self, register: AgreementRegister | None = None) -> int:
+    def refresh_restricted_copies(self, register: AgreementRegister | None = None) -> list:
         """Region- and column-limited grants are served from physically restricted copies
         (a pre-signed URL hands over a whole file): bring them up to date now, not on the
         first consumer request. Copies follow released versions only."""
@@ -206,7 +206,7 @@ class PublicationStore(dg.ConfigurableResource):
 
         restricted = default_restricted_root(self.root, Path(self.home))
         register = register or self.register()
-        return len(materialise_restricted_tables(self.root, register, restricted))
+        return materialise_restricted_tables(self.root, register, restricted)
 
 
 class AuditTrail(dg.ConfigurableResource):

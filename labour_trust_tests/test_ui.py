@@ -24,7 +24,7 @@ from labour_trust_tests.test_cli_up import answers, output, start_up, wait_for
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-GROUPS = ("dwp", "hmrc", "dfe", "beis", "trust", "published", "evaluation")
+GROUPS = ("dwp", "hmrc", "dfe", "beis", "trust", "published", "exports", "restricted")
 TIMEOUT_MS = 60_000
 SETTLE_TIMEOUT = 480.0  # the daemon computes two small months on two shared cores
 

@@ -20,7 +20,9 @@ audit entry:
 4. release the version (`<table>/_released.json`) — only now do the sharing server and the
    restricted copies see it;
 5. expose it: the warehouse table `published.<name>`, the human-facing CSV ('c' suppressed,
-   'z' not applicable; written atomically) and the restricted copies.
+   'z' not applicable; written atomically) and the restricted copies — the assets
+   `exports/<name>` and `restricted/<name>`, whose checks read back what was written
+   (`publishing/consumer_copies.py`).
 
 If the audit append fails, the version is never released and the next run rolls it back
 and publishes again, so a publication and its audit record exist together or not at all.
@@ -45,6 +47,12 @@ from labour_trust.disclosure import (
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.partitions import MONTHLY
+from labour_trust.publishing.consumer_copies import (
+    consumer_check_specs,
+    consumer_specs,
+    export_results,
+    restricted_results,
+)
 from labour_trust.publishing.joint import audit_month, protect_month
 from labour_trust.publishing.protect import verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
@@ -119,11 +127,21 @@ def build_published_month(
 
     @dg.multi_asset(
         name="published_month",
-        specs=[_spec(t, publications.agreements_for(t.name)) for t in tables.values()],
+        specs=[
+            *[_spec(t, publications.agreements_for(t.name)) for t in tables.values()],
+            *[
+                spec
+                for t in tables.values()
+                for spec in consumer_specs(t, PUBLISH_CODE_VERSION, _column_schema(t))
+            ],
+        ],
         check_specs=[
-            dg.AssetCheckSpec(name, asset=published_key(t), description=text, blocking=True)
-            for t in tables
-            for name, text in SDC_CHECKS.items()
+            *[
+                dg.AssetCheckSpec(name, asset=published_key(t), description=text, blocking=True)
+                for t in tables
+                for name, text in SDC_CHECKS.items()
+            ],
+            *[c for t in tables.values() for c in consumer_check_specs(t)],
         ],
         partitions_def=MONTHLY,
         can_subset=False,  # one problem: a table alone would drop its relations to the others
@@ -179,6 +197,7 @@ def build_published_month(
             # Released and recorded: now expose it everywhere else.
             write_month(warehouse, "published", name, month, result.table)
             csv = write_csv(result, publications.csv_path(name, month))
+            copies = [c for c in restricted if c.table == name]
             yield dg.MaterializeResult(
                 asset_key=published_key(name),
                 metadata={
@@ -190,13 +209,16 @@ def build_published_month(
                     "csv": dg.MetadataValue.path(str(csv)),
                     "policy_version": policy.version,
                     "agreements": ", ".join(agreements) or "none",
-                    "restricted_copies": restricted,
+                    "restricted_copies": len(copies),
                     **_loss_metadata(result.loss),
                     **{f"joint_{k}": v for k, v in results.metadata().items() if v is not None},
                     "joint_audit_cells_attacked": joint.cells_attacked,
                     "joint_audit_seconds": round(joint.seconds, 3),
                 },
             )
+            # What consumers receive, checked as written (lineage ends where they read).
+            yield from export_results(name, month, result, csv)
+            yield from restricted_results(name, month, copies, result.table.column_names)
 
     return published_month
 

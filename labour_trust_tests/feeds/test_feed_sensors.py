@@ -15,6 +15,7 @@ from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 DATASETS = ("local_labour_market", "sector_view", "claimant_outcomes", "skills_outcomes")
 EVALUATION = "evaluation/employability_course_claimants"
 INSIGHT = "published/insight_report"  # drawn from the month's published tables
+RECEIVED = {f"{layer}/{name}" for layer in ("exports", "restricted") for name in DATASETS}
 
 
 def tick(defs: dg.Definitions, instance, cursors: dict) -> list[dg.RunRequest]:
@@ -78,7 +79,8 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
     derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
-    assert wanted == {asset: set(TEST_MONTHS) for asset in {*derived, EVALUATION, INSIGHT}}
+    everything = {*derived, *RECEIVED, EVALUATION, INSIGHT}
+    assert wanted == {asset: set(TEST_MONTHS) for asset in everything}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
 
@@ -111,6 +113,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         # The month's published tables are one protection problem: all are republished.
         **{f"published/{name}": {"2024-02"} for name in DATASETS},
         INSIGHT: {"2024-02"},
+        **{key: {"2024-02"} for key in RECEIVED},
         # The evaluation's cohorts of both months read PAYE 2024-02 (history, outcomes).
         EVALUATION: set(TEST_MONTHS),
     }
@@ -133,5 +136,6 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         "trust/claimant_outcomes": {"2024-01"},
         **{f"published/{name}": {"2024-01"} for name in DATASETS},
         INSIGHT: {"2024-01"},
+        **{key: {"2024-01"} for key in RECEIVED},
         EVALUATION: set(TEST_MONTHS),  # PAYE 2024-04 is a horizon of both cohorts
     }

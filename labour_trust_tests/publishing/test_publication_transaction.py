@@ -35,9 +35,11 @@ from labour_trust_tests.conftest import TEST_MONTHS
 from labour_trust_tests.disclosure.test_engine import _mixed
 
 MONTH = TEST_MONTHS[0]
+# The step publishing the month also writes what consumers receive (one non-subsettable step).
+CONSUMED = ("published", "exports", "restricted")
 NAME = "local_labour_market"
 # The month's published tables are one step; NAME is the first it publishes.
-KEYS = [dg.AssetKey(["published", name]) for name in PUBLISHED]
+KEYS = [dg.AssetKey([layer, name]) for layer in CONSUMED for name in PUBLISHED]
 TABLE_PATH = f"/delta-sharing/shares/labour_trust/schemas/published/tables/{NAME}"
 
 

@@ -16,7 +16,7 @@ from labour_trust.definitions import build_definitions
 from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.feeds.vocabulary import SEARCHING_FOR_WORK
 from labour_trust.governance.audit_log import AuditLog, verify
-from labour_trust.publishing import factory
+from labour_trust.publishing import consumer_copies, factory
 from labour_trust.publishing.tables import PUBLISHED
 from labour_trust.trust.local_labour_market import REGIME_COLUMNS
 from labour_trust_tests.conftest import TEST_MONTHS
@@ -95,6 +95,42 @@ def test_every_trust_dataset_is_published_safely(home):
 
     assert verify(home / "audit.log").ok
 
+    # What consumers receive are assets too, each checked as written.
+    received = [
+        e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] != "published"
+    ]
+    received = [e for e in received if e.asset_key.path[0] in ("exports", "restricted")]
+    checks = len(consumer_copies.EXPORT_CHECKS) + len(consumer_copies.RESTRICTED_CHECKS)
+    assert len(received) == len(PUBLISHED) * checks
+    assert all(e.passed for e in received), [e.description for e in received if not e.passed]
+    copies = {
+        e.asset_key.path[1]: e.materialization.metadata["copies"].value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[0] == "restricted"
+    }
+    assert copies["local_labour_market"] >= 1  # the demo register restricts it by region
+
+
+def test_an_export_that_does_not_match_its_publication_fails_its_check(home, monkeypatch):
+    """A CSV writer that printed suppressed cells as 0 would tell consumers they are zero."""
+    real_write_csv = factory.write_csv
+
+    def zeros_for_c(result, path):
+        written = real_write_csv(result, path)
+        written.write_text(written.read_text().replace('"c"', '"0"'))
+        return written
+
+    monkeypatch.setattr(factory, "write_csv", zeros_for_c)
+    result = run_all(build_definitions(home), dg.DagsterInstance.ephemeral())
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e.description
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    }
+    assert ("exports/local_labour_market", "markers") in failed
+    assert "where the publication has 'c'" in failed[("exports/local_labour_market", "markers")]
+    assert not [k for k in failed if k[0].startswith("published/")]  # the publication is fine
+
 
 def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
     defs = build_definitions(home)
@@ -121,7 +157,8 @@ def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
 
     monkeypatch.setattr(factory, "protect_month", leaky_protect_month)
     # The month's published tables are one step (one protection problem).
-    keys = [dg.AssetKey(["published", name]) for name in PUBLISHED]
+    layers = ("published", "exports", "restricted")  # one step writes all three
+    keys = [dg.AssetKey([layer, name]) for layer in layers for name in PUBLISHED]
     job = defs.resolve_implicit_global_asset_job_def()
     bad = job.execute_in_process(
         partition_key=MONTH, instance=instance, asset_selection=keys, raise_on_error=False
