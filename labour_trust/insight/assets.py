@@ -72,6 +72,13 @@ def _column_schema() -> dg.TableSchema:
     )
 
 
+def _lineage_markdown() -> str:
+    """Drawn value ← published column, for the open-source UI (see trust/factory.py)."""
+    lines = ["| drawn | from published column |", "|---|---|"]
+    lines += [f"| {name} | published/{t}.{c} |" for name, (t, c, _) in DRAWN_COLUMNS.items()]
+    return "\n".join(lines)
+
+
 def _column_lineage() -> dg.TableColumnLineage:
     return dg.TableColumnLineage(
         deps_by_column={
@@ -99,6 +106,7 @@ def build_insight_report(publications: PublicationStore) -> dg.AssetsDefinition:
         metadata={
             "dagster/column_schema": _column_schema(),
             "dagster/column_lineage": _column_lineage(),
+            "lineage": dg.MetadataValue.md(_lineage_markdown()),
             "exports": dg.MetadataValue.path(str(Path(publications.home, "exports", "insight"))),
             # An export of published tables, not a Delta Sharing table.
             "agreements": ", ".join(agreements) or "none (not served by Delta Sharing)",
