@@ -29,8 +29,9 @@ def file_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
-    """Replace a file in one step, so readers see the old or the new file, never half.
+def atomic_write(path: Path, text: str | bytes, mode: int | None = None) -> None:
+    """Replace a file in one step, so readers see the old or the new file, never half
+    (`text`: str, written as UTF-8, or bytes).
 
     `mode` defaults to the existing file's mode; the temporary file is created with it, so a
     secret file is never readable by others, not even for a moment.
@@ -40,8 +41,8 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)  # os.open's mode is filtered by the umask

@@ -9,13 +9,13 @@ publication store. It writes `<home>/exports/insight/<month>/` (a self-contained
 the materialisation's metadata.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 
 from labour_trust.automation import follow_upstream
+from labour_trust.governance._files import atomic_write
 from labour_trust.partitions import MONTHLY
 from labour_trust.publishing.tables import PUBLISHED
 from labour_trust.resources import PublicationStore
@@ -36,18 +36,6 @@ DRAWN_COLUMNS: dict[str, tuple[str, str, str]] = {
 
 def insight_dir(home: str | Path, month: str) -> Path:
     return Path(home, "exports", "insight", month)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: a reader sees the old file
-    or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_released(publications: PublicationStore, name: str, month: str) -> tuple[pa.Table, int]:
@@ -124,10 +112,11 @@ def build_insight_report(publications: PublicationStore) -> dg.AssetsDefinition:
         read = {name: read_released(publications, name, month) for name in READS}
         report = render_report(read["local_labour_market"][0], read["sector_view"][0], month)
         folder = insight_dir(publications.home, month)
+        folder.mkdir(parents=True, exist_ok=True)
         for picture in report.pictures:
-            write_atomic(folder / f"{picture.name}.png", picture.png)
+            atomic_write(folder / f"{picture.name}.png", picture.png)
         index = folder / "index.html"
-        write_atomic(index, report.html().encode())
+        atomic_write(index, report.html())
         return dg.MaterializeResult(
             metadata={
                 "month": month,

@@ -342,16 +342,20 @@ def _feed_key(spec: FeedSpec) -> dg.AssetKey:
 
 
 def _merged(month: str, requests: list[dg.RunRequest]) -> dg.RunRequest:
-    """One run for a month: every share's feed asset, run key and tags."""
-    tags: dict[str, str] = {}
-    for request in requests:
-        for key, value in request.tags.items():
-            tags[key] = value if key not in tags else f"{tags[key]},{value}"
-    if len(requests) > 1:  # which version of which share, as `share@version`
-        tags[VERSION_TAG] = ",".join(f"{r.tags[SHARE_TAG]}@{r.tags[VERSION_TAG]}" for r in requests)
+    """One run for a month: every share's feed asset and run key; the tags say which
+    version of which share (`share@version`), and carry every schema change and reset."""
+    if len(requests) == 1:
+        return requests[0]
+    shares = [r.tags[SHARE_TAG] for r in requests]
+    tags = {
+        SHARE_TAG: ",".join(shares),
+        VERSION_TAG: ",".join(f"{r.tags[SHARE_TAG]}@{r.tags[VERSION_TAG]}" for r in requests),
+    }
     schema = [c for r in requests for c in json.loads(r.tags.get(SCHEMA_CHANGE_TAG, "[]"))]
     if schema:
         tags[SCHEMA_CHANGE_TAG] = json.dumps(schema, separators=(",", ":"))
+    if resets := [r.tags[RESET_TAG] for r in requests if RESET_TAG in r.tags]:
+        tags[RESET_TAG] = "; ".join(resets)
     return dg.RunRequest(
         run_key="+".join(r.run_key for r in requests),
         partition_key=month,
