@@ -6,6 +6,8 @@ the newest partition is the last complete month; the first is the home's first d
 (`labour_trust.settings.first_month`).
 """
 
+import warnings
+
 import dagster as dg
 
 from labour_trust.settings import first_month
@@ -16,3 +18,14 @@ def monthly_partitions(first: str) -> dg.MonthlyPartitionsDefinition:
 
 
 MONTHLY = monthly_partitions(first_month())
+
+
+def monthly_check(name: str, asset: dg.AssetKey, description: str) -> dg.AssetCheckSpec:
+    """A blocking check whose results carry the month they checked (the UI shows it, and
+    automation holds back only the months whose checks failed)."""
+    # Partitioned checks are a Dagster preview: pyproject pins the minor version tested.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(
+            name, asset=asset, description=description, blocking=True, partitions_def=MONTHLY
+        )

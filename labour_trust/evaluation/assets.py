@@ -25,7 +25,7 @@ from labour_trust.evaluation.publish import PUBLISHED_SCHEMA, publish_estimates,
 from labour_trust.evaluation.spec import EvaluationSpec
 from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
 from labour_trust.feeds.spec import FeedSpec
-from labour_trust.partitions import MONTHLY
+from labour_trust.partitions import MONTHLY, monthly_check
 from labour_trust.resources import PublicationStore, ShareStore
 from labour_trust.shares.pinned import SharePointer
 from labour_trust.trust.factory import _feed_dataset, feed_partition_mapping
@@ -97,14 +97,11 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
             "horizons": ", ".join(str(h) for h in spec.horizons),
         },
         check_specs=[
-            dg.AssetCheckSpec(
+            monthly_check(
                 "balance",
-                asset=key,
-                blocking=True,
-                description=(
-                    f"Every covariate's |standardised mean difference| after matching is at "
-                    f"most {spec.balance_threshold}."
-                ),
+                key,
+                f"Every covariate's |standardised mean difference| after matching is at "
+                f"most {spec.balance_threshold}.",
             )
         ],
         # Every feed is read at m itself, so a missing same-month input always waits.

@@ -8,7 +8,7 @@ import dagster as dg
 from labour_trust.feeds.contract import RULES, ContractReport, check_share_month
 from labour_trust.feeds.freshness import freshness_problem
 from labour_trust.feeds.spec import FeedSpec
-from labour_trust.partitions import MONTHLY
+from labour_trust.partitions import MONTHLY, monthly_check
 from labour_trust.resources import AuditTrail, ShareStore
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, pointer_for
 from labour_trust.shares.sensor import build_shares_sensor
@@ -35,10 +35,7 @@ def column_schema(spec: FeedSpec) -> dg.TableSchema:
 
 def contract_check_specs(spec: FeedSpec) -> list[dg.AssetCheckSpec]:
     key = dg.AssetKey(spec.asset_key_path)
-    return [
-        dg.AssetCheckSpec(rule, asset=key, description=text, blocking=True)
-        for rule, text in RULES.items()
-    ]
+    return [monthly_check(rule, key, text) for rule, text in RULES.items()]
 
 
 def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
@@ -65,8 +62,8 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         # regress the pointer); everything below reads this one version.
         table = shares.open(spec)
         report = check_share_month(spec, table, month)
-        yield from contract_results(report)
         if not report.passed:
+            yield from contract_results(report)
             rules = sorted({v.rule for v in report.violations})
             audit.append(
                 "check.failed", asset=spec.name, month=month, version=table.version(), rules=rules
@@ -87,6 +84,9 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
             metadata=pointer_metadata(pointer),
             data_version=dg.DataVersion(pointer.content_hash),
         )
+        # After the output: a month's check result belongs to the materialisation it checked
+        # (yielded before, Dagster files it under the previous one and automation ignores it).
+        yield from contract_results(report)
 
     return feed
 

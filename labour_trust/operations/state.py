@@ -19,6 +19,9 @@ from dagster._core.definitions.data_version import (
     StaleStatus,
 )
 from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionResolvedStatus,
+)
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from dagster._time import get_current_datetime
@@ -41,17 +44,39 @@ def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, month: s
 def failed_partitions(
     instance: dg.DagsterInstance, defs: dg.Definitions, keys: Iterable[dg.AssetKey]
 ) -> dict[dg.AssetKey, list[str]]:
-    """Months whose latest run of the asset failed (and that have not succeeded since)."""
+    """Months whose latest run of the asset failed (and that have not succeeded since),
+    including months materialised by a run that died before their checks ran."""
     graph = defs.resolve_asset_graph()
     out = {}
     for key in keys:
         partitions_def = graph.get(key).partitions_def
         months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         status = instance.get_status_by_partition(key, months, partitions_def) or {}
-        failed = sorted(m for m, s in status.items() if s == AssetPartitionStatus.FAILED)
+        failed = {m for m, s in status.items() if s == AssetPartitionStatus.FAILED}
+        failed = sorted(failed | unchecked_months(instance, graph, key))
         if failed:
             out[key] = failed
     return out
+
+
+def unchecked_months(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> set[str]:
+    """Months whose blocking checks were planned in a run that ended without running them
+    (a worker killed between the output and its checks): the materialisation stands
+    unchecked, and automation holds everything downstream until it is checked again."""
+    partitions_def = graph.get(key).partitions_def
+    checks = [
+        (check_key, partitions_def)
+        for check_key in graph.get_check_keys_for_assets({key})
+        if graph.get(check_key).blocking and graph.get(check_key).partitions_def is not None
+    ]
+    if not checks:
+        return set()
+    months: set[str] = set()
+    for state in instance.event_log_storage.get_asset_check_state(checks).values():
+        subset = state.subsets.get(AssetCheckExecutionResolvedStatus.EXECUTION_FAILED)
+        if subset is not None and not subset.is_empty:
+            months |= set(subset.subset_value.get_partition_keys())
+    return months
 
 
 def process_tags() -> dict[str, str]:
@@ -126,10 +151,13 @@ def partition_states(
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         partitions_def = graph.get(key).partitions_def
         status = instance.get_status_by_partition(key, months, partitions_def) or {}
+        unchecked = unchecked_months(instance, graph, key)
         state = PartitionState(key.to_user_string(), 0, len(months))
         for month in months:
             s = status.get(month)
-            if s == AssetPartitionStatus.MATERIALIZED:
+            if month in unchecked and s == AssetPartitionStatus.MATERIALIZED:
+                state.failed[month] = "materialised, but the run ended before its checks ran"
+            elif s == AssetPartitionStatus.MATERIALIZED:
                 state.materialized += 1
                 if resolver.get_status(key, month) == StaleStatus.STALE:
                     state.stale[month] = _cause(resolver, key, month)

@@ -23,7 +23,7 @@ from deltalake import DeltaTable
 from labour_trust.automation import follow_upstream
 from labour_trust.disclosure import SdcResult, check_no_identifiers, human_table
 from labour_trust.governance.restricted import RestrictedTable
-from labour_trust.partitions import MONTHLY
+from labour_trust.partitions import MONTHLY, monthly_check
 from labour_trust.publishing.tables import PublishedTable
 from labour_trust.shares.storage import storage_options_for
 
@@ -83,10 +83,9 @@ def consumer_specs(
 
 def consumer_check_specs(table: PublishedTable) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(name, asset=export_key(table.name), description=text, blocking=True)
-        for name, text in EXPORT_CHECKS.items()
+        monthly_check(name, export_key(table.name), text) for name, text in EXPORT_CHECKS.items()
     ] + [
-        dg.AssetCheckSpec(name, asset=restricted_key(table.name), description=text, blocking=True)
+        monthly_check(name, restricted_key(table.name), text)
         for name, text in RESTRICTED_CHECKS.items()
     ]
 

@@ -46,7 +46,7 @@ from labour_trust.disclosure import (
 )
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.governance.agreements import AgreementRegister
-from labour_trust.partitions import MONTHLY
+from labour_trust.partitions import MONTHLY, monthly_check
 from labour_trust.publishing.consumer_copies import (
     consumer_check_specs,
     consumer_specs,
@@ -137,7 +137,7 @@ def build_published_month(
         ],
         check_specs=[
             *[
-                dg.AssetCheckSpec(name, asset=published_key(t), description=text, blocking=True)
+                monthly_check(name, published_key(t), text)
                 for t in tables
                 for name, text in SDC_CHECKS.items()
             ],
@@ -175,11 +175,11 @@ def build_published_month(
             ]
             for name, t in tables.items()
         }
-        for name in tables:
-            yield from _check_results(name, month, checks[name], results[name].loss, policy)
         failed = {n: [c.check for c in cs if not c.passed] for n, cs in checks.items()}
         failed = {n: f for n, f in failed.items() if f}
         if failed:
+            for name in tables:
+                yield from _check_results(name, month, checks[name], results[name].loss, policy)
             audit.append("publication.blocked", month=month, tables=failed)
             raise dg.Failure(
                 description=f"Disclosure checks failed for the published tables of {month}:\n"
@@ -216,6 +216,8 @@ def build_published_month(
                     "joint_audit_seconds": round(joint.seconds, 3),
                 },
             )
+            # Checks after their materialisation, so that they belong to it (see feeds).
+            yield from _check_results(name, month, checks[name], result.loss, policy)
             # What consumers receive, checked as written (lineage ends where they read).
             yield from export_results(name, month, result, csv)
             yield from restricted_results(name, month, copies, result.table.column_names)

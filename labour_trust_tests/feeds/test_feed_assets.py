@@ -113,7 +113,7 @@ def test_materialise_all_feeds_two_months_in_place(home):
         assert len(evaluations) == len(FEEDS) * len(RULES)
         assert all(e.passed for e in evaluations)
         for e in evaluations:  # each result names its month; no blank metadata in the UI
-            assert e.metadata["month"].value == month
+            assert e.partition == month and e.metadata["month"].value == month
             assert all(str(v.value).strip() for v in e.metadata.values()), e.metadata
     for feed in FEEDS:
         for month in TEST_MONTHS:
@@ -156,6 +156,39 @@ def _first_good_then(home, spec, corrupt) -> tuple[dg.ExecuteInProcessResult, li
     assert last["event"] == "check.failed"
     assert (last["details"]["asset"], last["details"]["month"]) == (spec.name, MONTH)
     return bad, seen, good_pointer
+
+
+def test_a_failed_month_holds_back_only_that_month_downstream(home):
+    """Check results belong to their month: automation waits on the failed month only."""
+    later = TEST_MONTHS[1]
+
+    @dg.asset(
+        key=["probe", "downstream"],
+        partitions_def=MONTHLY,
+        deps=[PAYE_RTI.asset_key_path],
+        automation_condition=dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    )
+    def downstream() -> None: ...
+
+    feed = build_feed_asset(PAYE_RTI)
+    instance = dg.DagsterInstance.ephemeral()
+    for month in TEST_MONTHS:
+        assert run(home, [feed], month, instance).success
+    table = read_month(home, PAYE_RTI, later)
+    pay = table["gross_pay_month"].to_numpy().copy()
+    pay[0] = -1.0
+    republish(home, PAYE_RTI, table.set_column(6, "gross_pay_month", pa.array(pay)), later)
+    assert not run(home, [feed], later, instance).success
+
+    defs = dg.Definitions(assets=[feed, downstream], resources=build_resources(home))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    ready = next(r for r in result.results if r.key == downstream.key).true_subset
+    assert ready.expensively_compute_partition_keys() == {MONTH}
+    check = dg.AssetCheckKey(dg.AssetKey(PAYE_RTI.asset_key_path), "non_negative")
+    latest: dict[str, str] = {}
+    for r in instance.event_log_storage.get_asset_check_execution_history(check, limit=10):
+        latest.setdefault(r.partition, r.status.value)  # newest first
+    assert latest == {later: "FAILED", MONTH: "SUCCEEDED"}
 
 
 def _failed_checks(result) -> dict[str, str]:
