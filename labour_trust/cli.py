@@ -181,7 +181,7 @@ class _StopSignals:
         import signal
 
         self.signum: int | None = None
-        self.group: int | None = None  # process group of `dagster dev` once started
+        self.group: int | None = None  # process group of `dg dev` once started
         self.deferred = False
         stops = (signal.SIGINT, signal.SIGTERM)
         self._previous = {s: signal.signal(s, self._handle) for s in stops}
@@ -262,10 +262,12 @@ def _seed_and_serve(
             )
         )
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
+    # `dg dev` with an explicit target: Dagster's current command, the same from a checkout
+    # (where pyproject's [tool.dg] names the same module) and from an installed wheel.
     command = [
         sys.executable,
         "-m",
-        "dagster",
+        "dagster_dg_cli.cli",
         "dev",
         "-m",
         "labour_trust.definitions",
@@ -275,7 +277,7 @@ def _seed_and_serve(
         str(args.port),
     ]
     sys.stdout.flush()  # our lines before dagster's, which share the terminal
-    # Its own session and process group: `dagster dev` starts the webserver, the daemon and
+    # Its own session and process group: `dg dev` starts the webserver, the daemon and
     # code servers as children; one signal to the group reaches all of them, and a
     # terminal's Ctrl-C reaches only us, so that we decide how they stop.
     process = subprocess.Popen(command, env=env, start_new_session=True)
@@ -284,7 +286,7 @@ def _seed_and_serve(
     try:
         return process.wait()
     finally:
-        # Also after a normal exit: a child that outlived `dagster dev` is still ours.
+        # Also after a normal exit: a child that outlived `dg dev` is still ours.
         _stop_group(process, STOP_GRACE_SECONDS)
 
 
@@ -339,7 +341,7 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
     def group_gone() -> bool:
         return process.returncode is not None and not _group_alive(pgid)
 
-    # SIGTERM to `dagster dev` first, then to the group: dev stops the webserver and the
+    # SIGTERM to `dg dev` first, then to the group: dev stops the webserver and the
     # daemon and only then the code server they query; the whole group at once kills the
     # code server under a running sensor tick, and the daemon logs tracebacks.
     if process.poll() is None:

@@ -1,5 +1,5 @@
 """`labour-trust up` stops everything it started, on SIGINT and on SIGTERM, without a
-traceback: real processes (dagster dev, webserver, daemon, moto_server), no mocks."""
+traceback: real processes (dg dev, webserver, daemon, moto_server), no mocks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from labour_trust.cli import STOP_GRACE_SECONDS
 
-STARTUP_TIMEOUT = 120.0  # two cores, shared: dagster dev loads the definitions twice
+STARTUP_TIMEOUT = 120.0  # two cores, shared: dg dev loads the definitions twice
 GONE_TIMEOUT = STOP_GRACE_SECONDS + 15.0
 
 
@@ -155,7 +155,10 @@ def serve_then_stop(home: Path, tmp_path: Path, signum: int) -> None:
     wait_for(daemon_running, process, tmp_path, "dagster daemon")
     tree = process_tree(process.pid)
     commands = " ".join(cmdline(pid) for pid in tree)
-    assert "dagster dev" in commands and "dagster_webserver" in commands, commands
+    assert "dagster_dg_cli.cli dev" in commands and "dagster_webserver" in commands, commands
+    log = "\n".join(output(tmp_path))
+    for noise in ("superseded", "PreviewWarning", "BetaWarning"):  # what a newcomer reads
+        assert noise not in log, log
 
     stop_and_check(process, tree, signum, tmp_path)
     assert not answers(port)

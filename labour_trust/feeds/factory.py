@@ -1,6 +1,7 @@
 """One factory turns each FeedSpec into its Dagster asset, contract checks and sensor."""
 
 import datetime as dt
+import warnings
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
@@ -77,18 +78,24 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         pointer = pointer_for(
             spec.name, shares.uri(spec), table, month, report.rows, report.key_version
         )
-        # The month's data version is the fingerprint of its files: re-checking unchanged
-        # data leaves everything downstream in sync.
-        yield dg.Output(
-            pointer,
-            metadata=pointer_metadata(pointer),
-            data_version=dg.DataVersion(pointer.content_hash),
-        )
+        yield versioned_output(pointer)
         # After the output: a month's check result belongs to the materialisation it checked
         # (yielded before, Dagster files it under the previous one and automation ignores it).
         yield from contract_results(report)
 
     return feed
+
+
+def versioned_output(pointer: SharePointer) -> dg.Output:
+    """The month's data version is the fingerprint of its files: re-checking unchanged data
+    leaves everything downstream in sync."""
+    with warnings.catch_warnings():  # a beta parameter, stable in the pinned Dagster
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Output(
+            pointer,
+            metadata=pointer_metadata(pointer),
+            data_version=dg.DataVersion(pointer.content_hash),
+        )
 
 
 def contract_results(report: ContractReport) -> Iterator[dg.AssetCheckResult]:
