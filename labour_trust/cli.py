@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labour_trust.feeds.departments import FEEDS, FEEDS_BY_NAME
-from labour_trust.synthetic.months import last_complete_months
+from labour_trust.months import last_complete_months
 
 DEMO_MONTHS = last_complete_months(12)  # so partitions are full and freshness passes
 DEMO_SCALE = 0.01
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from labour_trust.defs.resources import trust_home
     from labour_trust.evaluation.cli import add_commands as add_evaluation_commands
     from labour_trust.governance.cli import add_commands as add_governance_commands
-    from labour_trust.resources import trust_home
 
     parser = argparse.ArgumentParser(prog="labour-trust", description=__doc__)
     parser.add_argument(
@@ -97,9 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from labour_trust.resources import shares_root
+    from labour_trust.defs.resources import shares_root
+    from labour_trust.feeds.linkage import load_linkage_key
     from labour_trust.synthetic import month_range, seed_shares
-    from labour_trust.trust.linkage import load_linkage_key
 
     root = args.target or shares_root(args.home)
     key = load_linkage_key(args.home, create=True)
@@ -123,10 +123,10 @@ def _record_first_month(home: Path, month: str) -> None:
 
 
 def cmd_republish(args: argparse.Namespace) -> int:
-    from labour_trust.resources import ShareStore, shares_root
+    from labour_trust.defs.resources import ShareStore, shares_root
+    from labour_trust.feeds.linkage import load_linkage_key
     from labour_trust.synthetic import republish_month
     from labour_trust.synthetic.publish import published_settings
-    from labour_trust.trust.linkage import load_linkage_key
 
     spec = FEEDS_BY_NAME[args.feed]
     shares = ShareStore(root=shares_root(args.home))
@@ -219,7 +219,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     s3 = None
     try:
         if args.s3:
-            from labour_trust.operations.demo_s3 import start_demo_s3
+            from labour_trust.demo.s3 import start_demo_s3
 
             stop.deferred = True  # a stop while moto starts must not orphan it
             try:
@@ -247,7 +247,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _seed_and_serve(
     args: argparse.Namespace, env: dict[str, str], stop: _StopSignals | None = None
 ) -> int:
-    from labour_trust.resources import ShareStore, shares_root
+    from labour_trust.defs.resources import ShareStore, shares_root
 
     shares = ShareStore(root=shares_root(args.home))
     if not _share_exists(shares):
@@ -471,9 +471,9 @@ def _months(months: list[str]) -> str:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
+    from labour_trust.defs.resources import ShareStore, shares_root
     from labour_trust.operations.instance import embedded_instance
     from labour_trust.operations.lineage import LineageError, format_lineage, lineage
-    from labour_trust.resources import ShareStore, shares_root
 
     shares = ShareStore(root=shares_root(args.home))
     try:
@@ -486,18 +486,18 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from labour_trust.operations import bench
+    from labour_trust.benchmarks import runner as bench
 
     if args.demo:
-        from labour_trust.operations.demo_bench import run_demo_bench
+        from labour_trust.benchmarks.demo import run_demo_bench
 
         run_demo_bench(workdir=args.workdir)
     elif args.evaluation:
-        from labour_trust.evaluation.bench import bench_evaluation
+        from labour_trust.benchmarks.evaluation import bench_evaluation
 
         bench_evaluation(args.scale, args.workdir)
     elif args.report:
-        from labour_trust.insight.bench import run_report_bench
+        from labour_trust.benchmarks.report import run_report_bench
 
         run_report_bench()
     elif args.sensor:

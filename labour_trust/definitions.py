@@ -5,15 +5,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from labour_trust.evaluation.assets import build_evaluation_assets
+from labour_trust.defs.evaluations import build_evaluation_assets
+from labour_trust.defs.feeds import build_feed_assets, build_feed_checks, build_feed_sensors
+from labour_trust.defs.insight import build_insight_assets
+from labour_trust.defs.published import build_published_assets
+from labour_trust.defs.resources import build_resources, trust_home
+from labour_trust.defs.trust import build_trust_assets
 from labour_trust.evaluation.spec import load_evaluations
 from labour_trust.feeds.departments import FEEDS
-from labour_trust.feeds.factory import build_feed_assets, build_feed_checks, build_feed_sensors
-from labour_trust.insight.assets import build_insight_assets
-from labour_trust.publishing.factory import build_published_assets
-from labour_trust.resources import build_resources, trust_home
 from labour_trust.trust.datasets import TRUST_DATASETS
-from labour_trust.trust.factory import build_trust_assets
 
 
 def _automation_sensor() -> dg.AutomationConditionSensorDefinition:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from labour_trust.files import atomic_write
+
 HOME_ENV = "LABOUR_TRUST_HOME"
 FIRST_MONTH_ENV = "LABOUR_TRUST_FIRST_MONTH"
 DEFAULT_FIRST_MONTH = "2024-01"
@@ -41,9 +43,7 @@ def write_settings(home: Path, **values: str) -> None:
     settings = {**read_settings(home), **values}
     path = settings_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(settings, sort_keys=True))
-    tmp.replace(path)
+    atomic_write(path, yaml.safe_dump(settings, sort_keys=True))
 
 
 def first_month(home: Path | None = None) -> str:

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from labour_trust.governance._files import exclusive_lock
+from labour_trust.files import exclusive_lock
 
 log = logging.getLogger(__name__)
 

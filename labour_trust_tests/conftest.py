@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labour_trust.trust.linkage import LinkageKey
+from labour_trust.feeds.linkage import LinkageKey
 
 TEST_MONTHS = ["2024-01", "2024-02"]
 TEST_SCALE = 0.002

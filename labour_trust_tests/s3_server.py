@@ -10,7 +10,7 @@ Reusable from any test module::
 
 Nothing global (no environment variable) is set: pass `settings` or
 `settings.delta_storage_options()` explicitly. The process management lives in
-`labour_trust.shares.moto` so that `labour-trust up --s3` can use it too.
+`labour_trust.demo.s3` so that `labour-trust up --s3` can use it too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from labour_trust.shares.moto import MotoServer, moto_server, settings_for
+from labour_trust.demo.s3 import MotoServer, moto_server, settings_for
 
 __all__ = ["MotoServer", "s3_endpoint", "settings_for"]
 

@@ -155,13 +155,12 @@ def serve_then_stop(home: Path, tmp_path: Path, signum: int) -> None:
     wait_for(daemon_running, process, tmp_path, "dagster daemon")
     tree = process_tree(process.pid)
     commands = " ".join(cmdline(pid) for pid in tree)
-    assert "dagster_dg_cli.cli dev" in commands and "dagster_webserver" in commands, commands
     log = "\n".join(output(tmp_path))
+    stop_and_check(process, tree, signum, tmp_path)  # first: a failed assert leaves no server
+    assert not answers(port)
+    assert "dagster_dg_cli.cli dev" in commands and "dagster_webserver" in commands, commands
     for noise in ("superseded", "PreviewWarning", "BetaWarning"):  # what a newcomer reads
         assert noise not in log, log
-
-    stop_and_check(process, tree, signum, tmp_path)
-    assert not answers(port)
 
 
 def test_sigint_stops_ui_and_daemon(home: Path, tmp_path: Path) -> None:

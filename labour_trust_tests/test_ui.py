@@ -16,8 +16,8 @@ import pyarrow.dataset as pds
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from labour_trust.defs.sensors import SHARE_TAG
 from labour_trust.operations.instance import embedded_instance
-from labour_trust.shares.sensor import SHARE_TAG
 from labour_trust_tests.conftest import TEST_MONTHS
 from labour_trust_tests.test_cli_up import answers, output, start_up, wait_for
 

@@ -11,13 +11,14 @@ assets and their blocking checks.
 - ``audit.audit`` (audit.py): the independent LP audit of what is published (import it
   from the module: the package does not re-export it, so that the name ``audit`` stays
   the module);
-- ``check_published`` (checks.py): blocking checks on a table about to be published;
+- ``check_published`` (checks.py): blocking checks on a table about to be published, named
+  as in ``SDC_CHECKS`` (also the published assets' check names);
 - ``human_table`` / ``write_csv`` (export.py): 'c' / 'z' human-facing output;
-- ``bench_sdc`` (bench.py): timings on a national-scale synthetic table.
 """
 
 from labour_trust.disclosure.audit import AuditFailure, AuditReport, CellInterval
 from labour_trust.disclosure.checks import (
+    SDC_CHECKS,
     CheckResult,
     Violation,
     check_columns,
@@ -46,6 +47,7 @@ from labour_trust.disclosure.policy import DisclosurePolicy, PolicyError
 from labour_trust.disclosure.secondary import SuppressionError
 
 __all__ = [
+    "SDC_CHECKS",
     "AuditFailure",
     "AuditReport",
     "CellInterval",

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from labour_trust.disclosure.audit import audit
 from labour_trust.disclosure.description import TableDescription
 from labour_trust.disclosure.policy import DisclosurePolicy
-from labour_trust.trust.linkage import NINO_PATTERN
+from labour_trust.feeds.linkage import NINO_PATTERN
 
 # Column names that suggest person-level or linkage data.
 IDENTIFIER_COLUMN = re.compile(
@@ -34,6 +34,18 @@ IDENTIFIER_COLUMN = re.compile(
 )
 HEX64_PATTERN = r"[0-9a-fA-F]{64}"
 MAX_LISTED = 50  # violations listed per check; the count is always complete
+# Every blocking check, by name → what it guarantees. The names are those of the published
+# assets' checks too (a ``CheckResult`` with any other name is an error, so that no check
+# can go unreported).
+SDC_CHECKS = {
+    "columns": "Only the declared, publishable columns are present.",
+    "identifiers": "No token, identifier or person-level column or value is present.",
+    "counts": "Every published count is at least the threshold and a multiple of the base.",
+    "magnitudes": "Every published magnitude has enough contributors and passes the p% and "
+    "(n, k) dominance rules.",
+    "audit": "Independent LP audit: no suppressed cell can be narrowed below its protection "
+    "level from what is published.",
+}
 
 
 @dataclass(frozen=True)
@@ -52,19 +64,24 @@ class Violation:
 
 @dataclass(frozen=True)
 class CheckResult:
-    check: str
+    check: str  # a name in SDC_CHECKS
     table: str
     passed: bool
     violations: list[Violation] = field(default_factory=list)
     total_violations: int = 0
 
+    def __post_init__(self) -> None:
+        if self.check not in SDC_CHECKS:
+            raise ValueError(f"unknown SDC check {self.check!r}; known: {', '.join(SDC_CHECKS)}")
+
     @property
     def message(self) -> str:
+        head = f"SDC check {self.check!r} on {self.table}"
         if self.passed:
-            return f"{self.check} on {self.table}: passed"
+            return f"{head}: passed"
         listed = "; ".join(v.message for v in self.violations[:5])
         more = self.total_violations - min(5, len(self.violations))
-        return f"{self.check} on {self.table}: {self.total_violations} violation(s): {listed}" + (
+        return f"{head}: {self.total_violations} violation(s): {listed}" + (
             f" (and {more} more)" if more > 0 else ""
         )
 
@@ -117,7 +134,7 @@ def check_counts(
                 )
     if policy.disclosive_zeros:
         violations.extend(_published_disclosive_zeros(published, description, cells))
-    return _result("published counts", name, violations)
+    return _result("counts", name, violations)
 
 
 def _published_disclosive_zeros(
@@ -230,7 +247,7 @@ def check_magnitudes(
                         f"{value} is not a multiple of {step}",
                     )
                 )
-    return _result("published magnitudes", name, violations)
+    return _result("magnitudes", name, violations)
 
 
 def _magnitude_breaches(
@@ -401,7 +418,7 @@ def check_no_identifiers(published: pa.Table, table: str) -> CheckResult:
                         ),
                     )
                 )
-    return _result("no identifiers", table, violations)
+    return _result("identifiers", table, violations)
 
 
 # -- columns ------------------------------------------------------------------------------
@@ -433,7 +450,7 @@ def check_columns(published: pa.Table, description: TableDescription) -> CheckRe
         for name in published.column_names
         if name not in publishable
     ]
-    return _result("published columns", description.name, violations)
+    return _result("columns", description.name, violations)
 
 
 # -- all together --------------------------------------------------------------------------
@@ -459,7 +476,7 @@ def check_published(
         report = audit(published, description, policy)
         results.append(
             _result(
-                "independent audit",
+                "audit",
                 description.name,
                 [
                     Violation(description.name, f.column, f.cell, "protection", f.message)

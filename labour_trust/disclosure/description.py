@@ -2,7 +2,7 @@
 
 The suppression engine, the independent audit and the published-table checks all read the
 same description and nothing else about the table's structure, so it is plain data
-(frozen dataclasses, loadable from a dict or YAML), not code.
+(frozen dataclasses), not code.
 
 - ``dimensions``: the key columns. A dimension may carry a hierarchy as a child → parent
   mapping of its values (area: LAD → ITL1 → UK; regime: each category → "Total"). Every
@@ -52,16 +52,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-import yaml
 
 STATISTICS = ("sum", "mean", "median", "quantile", "other")
 UNITS = ("earnings", "percentage", "value")
 # Named hierarchies a YAML description can refer to instead of listing 374 codes.
-NAMED_HIERARCHIES = ("uk_areas",)
 
 
 class DescriptionError(ValueError):
@@ -267,84 +262,6 @@ class TableDescription:
                     f"not measures: {missing}"
                 )
 
-    # -- data round trip -----------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dimensions": [
-                {"column": d.column, "parent": dict(d.parent), "attribute": d.attribute}
-                for d in self.dimensions
-            ],
-            "counts": list(self.counts),
-            "magnitudes": [
-                {
-                    "column": m.column,
-                    "statistic": m.statistic,
-                    "unit": m.unit,
-                    "dominance": m.dominance,
-                }
-                for m in self.magnitudes
-            ],
-            "column_groups": [
-                {"name": g.name, "parent": dict(g.parent), "attribute": g.attribute}
-                for g in self.column_groups
-            ],
-            "derived": [
-                {"column": d.column, "sources": list(d.sources), "unit": d.unit}
-                for d in self.derived
-            ],
-            "labels": list(self.labels),
-            "contributor_counts": dict(self.contributor_counts),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TableDescription:
-        """Build from plain data (e.g. YAML). Hierarchies are given as ``parent`` (a
-        child → parent mapping), ``hierarchy: uk_areas``, or ``total`` + ``categories``
-        (dimensions) / ``total`` + ``members`` (column groups)."""
-        name = data.get("name", "<unnamed>")
-        allowed = {
-            "name",
-            "dimensions",
-            "counts",
-            "magnitudes",
-            "column_groups",
-            "derived",
-            "labels",
-            "contributor_counts",
-        }
-        _no_unknown_keys(f"table {name!r}", data, allowed)
-        try:
-            return cls(
-                name=name,
-                dimensions=tuple(_dimension(name, d) for d in data.get("dimensions", ())),
-                counts=tuple(data.get("counts", ())),
-                magnitudes=tuple(
-                    Magnitude(**_keys(f"table {name!r} magnitude", m, Magnitude))
-                    for m in data.get("magnitudes", ())
-                ),
-                column_groups=tuple(_column_group(name, g) for g in data.get("column_groups", ())),
-                derived=tuple(
-                    Derived(**_keys(f"table {name!r} derived", d, Derived))
-                    for d in data.get("derived", ())
-                ),
-                labels=tuple(data.get("labels", ())),
-                contributor_counts=dict(data.get("contributor_counts") or {}),
-            )
-        except TypeError as e:
-            raise DescriptionError(f"table {name!r}: {e}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TableDescription:
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise DescriptionError(f"cannot load table description {path}: {e}") from None
-        if not isinstance(data, dict):
-            raise DescriptionError(f"table description {path} must be a mapping")
-        return cls.from_dict(data)
-
 
 def uk_area_hierarchy() -> dict[str, str]:
     """LAD → ITL1 → UK, from the reference geography (361 LADs, 12 regions)."""
@@ -365,49 +282,6 @@ def _check_tree(what: str, parent: Mapping[str, str]) -> None:
             if node in seen:
                 raise DescriptionError(f"{what}: hierarchy has a cycle through {node!r}")
             seen.add(node)
-
-
-def _no_unknown_keys(what: str, data: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise DescriptionError(
-            f"{what}: unknown key(s) {unknown}; valid keys are {sorted(allowed)}"
-        )
-
-
-def _keys(what: str, data: Mapping[str, Any], klass: type) -> dict[str, Any]:
-    _no_unknown_keys(what, data, set(klass.__dataclass_fields__))
-    return dict(data)
-
-
-def _hierarchy(what: str, data: Mapping[str, Any], children_key: str) -> dict[str, str]:
-    if "hierarchy" in data:
-        if data["hierarchy"] != "uk_areas":
-            raise DescriptionError(
-                f"{what}: unknown hierarchy {data['hierarchy']!r}; known: {NAMED_HIERARCHIES}"
-            )
-        return uk_area_hierarchy()
-    if "total" in data:
-        return {c: data["total"] for c in data.get(children_key, ())}
-    return dict(data.get("parent") or {})
-
-
-def _dimension(table: str, data: Mapping[str, Any]) -> Dimension:
-    what = f"table {table!r} dimension {data.get('column')!r}"
-    _no_unknown_keys(
-        what, data, {"column", "parent", "hierarchy", "total", "categories", "attribute"}
-    )
-    return Dimension(
-        data["column"], _hierarchy(what, data, "categories"), bool(data.get("attribute", False))
-    )
-
-
-def _column_group(table: str, data: Mapping[str, Any]) -> ColumnGroup:
-    what = f"table {table!r} column group {data.get('name')!r}"
-    _no_unknown_keys(what, data, {"name", "parent", "total", "members", "attribute"})
-    return ColumnGroup(
-        data["name"], _hierarchy(what, data, "members"), bool(data.get("attribute", False))
-    )
 
 
 RELATION_KINDS = ("equal", "at_most")

@@ -7,7 +7,6 @@ apart would point at the small cells.
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from labour_trust.disclosure.engine import NOT_APPLICABLE, SUPPRESSED, SdcResult, unit_step
+from labour_trust.files import atomic_write
 
 CONFIDENTIAL = "c"
 NOT_APPLICABLE_SYMBOL = "z"
@@ -49,17 +49,14 @@ def human_table(result: SdcResult) -> pa.Table:
 
 
 def write_csv(result: SdcResult, path: str | Path) -> Path:
-    """Write the human-facing table as CSV (UTF-8, header row), atomically: into a temporary
-    file in the same folder, then renamed over `path`, so a reader (or a failed run) never
-    leaves or sees half a file — only the previous export or the new one."""
+    """Write the human-facing table as CSV (UTF-8, header row), atomically (``atomic_write``):
+    a reader (or a failed run) never leaves or sees half a file — only the previous export
+    or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pacsv.write_csv(human_table(result), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(human_table(result), sink)
+    atomic_write(path, sink.getvalue().to_pybytes())
     return path
 
 

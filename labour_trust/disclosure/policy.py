@@ -1,6 +1,6 @@
 """The disclosure-control policy: thresholds, rounding and dominance rules, in one place.
 
-Defaults follow ONS/DfE/DWP publication practice (DESIGN.md §5). A policy is loaded from
+Defaults follow ONS/DfE/DWP publication practice. A policy is loaded from
 YAML so that a change of rule is a reviewed config change with its own ``version``, which
 is stamped on every published table and audit report.
 
@@ -22,12 +22,13 @@ fall back to a default)::
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from labour_trust.validation import describe_validation_error
 
 SECONDARY_COSTS = ("value", "unity")
 
@@ -36,8 +37,7 @@ class PolicyError(ValueError):
     """A disclosure policy file or value is invalid."""
 
 
-@dataclass(frozen=True)
-class DisclosurePolicy:
+class DisclosurePolicy(BaseModel):
     """Statistical disclosure control rules applied to every published table.
 
     - ``threshold``: counts 0 < n < threshold are suppressed; magnitudes need at least this
@@ -54,23 +54,54 @@ class DisclosurePolicy:
       keep; ``None`` means ``threshold``.
     - ``secondary_cost``: information-loss weight of a secondary suppression: ``value``
       (cell value + 1, so totals are expensive) or ``unity`` (number of cells).
+
+    Each field's ``description`` is its rule, as error messages state it. Values are taken
+    as given (strict): ``threshold: yes`` is not 1 and ``disclosive_zeros: 1`` not true;
+    numbers must be finite. An invalid policy raises ``PolicyError`` naming every problem.
     """
 
-    version: str = "default-1"
-    threshold: int = 10
-    count_rounding_base: int = 5
-    earnings_rounding: float = 100.0
-    percentage_rounding: float = 0.1
-    p_percent: float = 10.0
-    nk_n: int = 2
-    nk_k: float = 90.0
-    disclosive_zeros: bool = True
-    protection_level: float | None = None
-    secondary_cost: str = "value"
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        for problem in _problems(self):
-            raise PolicyError(f"disclosure policy: {problem}")
+    version: str = Field("default-1", description="a non-empty string")
+    threshold: int = Field(10, ge=1, description="an integer >= 1")
+    count_rounding_base: int = Field(5, ge=1, description="an integer >= 1 (1 = no rounding)")
+    earnings_rounding: float = Field(100.0, gt=0, description="a number > 0")
+    percentage_rounding: float = Field(0.1, gt=0, description="a number > 0")
+    p_percent: float = Field(10.0, gt=0, lt=100, description="a number in (0, 100)")
+    nk_n: int = Field(2, ge=1, description="an integer >= 1")
+    nk_k: float = Field(90.0, gt=0, le=100, description="a number in (0, 100]")
+    disclosive_zeros: bool = Field(True, description="true or false")
+    protection_level: float | None = Field(None, ge=0, description="null or a number >= 0")
+    secondary_cost: Literal["value", "unity"] = Field(
+        "value", description=f"one of {SECONDARY_COSTS}"
+    )
+
+    def __init__(self, **data: Any) -> None:
+        # Every way in (keywords, model_validate, from_dict) comes through here: pydantic
+        # validates through an overridden __init__. ``from_dict`` re-describes the cause
+        # with its source.
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise PolicyError(_describe(e, "disclosure policy")) from e
+
+    @field_validator("version")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty")
+        return value
+
+    @model_validator(mode="after")
+    def _rounding_keeps_threshold(self) -> DisclosurePolicy:
+        # A count at the threshold must not round to 0: attackers (and the audit) read a
+        # published 0 as a true zero.
+        if self.count_rounding_base > 2 * self.threshold:
+            raise ValueError(
+                f"count_rounding_base ({self.count_rounding_base}) must be at most twice the "
+                f"threshold ({self.threshold}), or counts at the threshold would round to 0"
+            )
+        return self
 
     @property
     def count_protection(self) -> float:
@@ -80,18 +111,15 @@ class DisclosurePolicy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> DisclosurePolicy:
         if not isinstance(data, dict):
-            raise PolicyError(f"{source}: expected a mapping of policy keys, got {type(data)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
             raise PolicyError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; "
-                f"valid keys are {', '.join(sorted(known))}"
+                f"{source}: expected a mapping of policy keys, got {type(data).__name__}"
             )
         try:
-            return cls(**data)
-        except PolicyError as e:
-            raise PolicyError(f"{source}: {str(e).removeprefix('disclosure policy: ')}") from None
+            return cls(**{str(key): value for key, value in data.items()})
+        except PolicyError as e:  # described again, naming `source`
+            if not isinstance(e.__cause__, ValidationError):
+                raise
+            raise PolicyError(_describe(e.__cause__, source)) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DisclosurePolicy:
@@ -105,58 +133,8 @@ class DisclosurePolicy:
         return cls.from_dict(data or {}, source=f"disclosure policy {path}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass; `threshold: yes` must not pass as 1.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-
-
-def _problems(p: DisclosurePolicy) -> list[str]:
-    """Every invalid value, as a message naming the key, the rule and the value given."""
-    checks: list[tuple[str, bool, str]] = [
-        ("version", isinstance(p.version, str) and bool(p.version.strip()), "a non-empty string"),
-        ("threshold", _is_int(p.threshold) and p.threshold >= 1, "an integer >= 1"),
-        (
-            "count_rounding_base",
-            _is_int(p.count_rounding_base) and p.count_rounding_base >= 1,
-            "an integer >= 1 (1 = no rounding)",
-        ),
-        (
-            "earnings_rounding",
-            _is_number(p.earnings_rounding) and p.earnings_rounding > 0,
-            "a number > 0",
-        ),
-        (
-            "percentage_rounding",
-            _is_number(p.percentage_rounding) and p.percentage_rounding > 0,
-            "a number > 0",
-        ),
-        ("p_percent", _is_number(p.p_percent) and 0 < p.p_percent < 100, "a number in (0, 100)"),
-        ("nk_n", _is_int(p.nk_n) and p.nk_n >= 1, "an integer >= 1"),
-        ("nk_k", _is_number(p.nk_k) and 0 < p.nk_k <= 100, "a number in (0, 100]"),
-        ("disclosive_zeros", isinstance(p.disclosive_zeros, bool), "true or false"),
-        (
-            "protection_level",
-            p.protection_level is None
-            or (_is_number(p.protection_level) and p.protection_level >= 0),
-            "null or a number >= 0",
-        ),
-        ("secondary_cost", p.secondary_cost in SECONDARY_COSTS, f"one of {SECONDARY_COSTS}"),
-    ]
-    problems = [
-        f"{key} must be {rule}, got {getattr(p, key)!r}" for key, ok, rule in checks if not ok
-    ]
-    # A count at the threshold must not round to 0: attackers (and the audit) read a
-    # published 0 as a true zero.
-    if not problems and p.count_rounding_base > 2 * p.threshold:
-        problems.append(
-            f"count_rounding_base ({p.count_rounding_base}) must be at most twice the "
-            f"threshold ({p.threshold}), or counts at the threshold would round to 0"
-        )
-    return problems
+def _describe(error: ValidationError, source: str) -> str:
+    return describe_validation_error(error, source, model=DisclosurePolicy)

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from labour_trust.evaluation.spec import EvaluationSpec
-from labour_trust.trust.months import shift_month
+from labour_trust.months import shift_month
 
 
 @dataclass(frozen=True)

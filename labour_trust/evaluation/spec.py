@@ -22,6 +22,7 @@ from labour_trust.feeds.vocabulary import (
     FE_PROGRAMMES,
     SSA_TIER1,
 )
+from labour_trust.validation import Loc, describe_validation_error
 
 STORE_NAME = "evaluations.yaml"
 DEMO_RESOURCE = "demo_evaluations.yaml"
@@ -236,24 +237,17 @@ def parse_evaluations(data: object, *, source: str = STORE_NAME) -> dict[str, Ev
 
 
 def _describe(error: ValidationError, items: object, source: str) -> str:
-    lines = []
-    for problem in error.errors():
-        loc = list(problem["loc"])
-        where = "file"
+    def locate(loc: Loc) -> tuple[str, Loc]:
+        """``evaluations.3.horizons`` → ``evaluation 'name'`` (or ``#4``), ``horizons``."""
         if len(loc) >= 2 and loc[0] == "evaluations" and isinstance(loc[1], int):
             index = loc[1]
             name = None
             if isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
                 name = items[index].get("name")
-            where = f"evaluation {name!r}" if name else f"evaluation #{index + 1}"
-            loc = loc[2:]
-        field = ".".join(str(p) for p in loc) or "(spec)"
-        message = problem["msg"].removeprefix("Value error, ")
-        given = problem.get("input")
-        if problem["type"] == "literal_error" and not isinstance(given, dict | list):
-            message += f", got {given!r}"
-        lines.append(f"{source}: {where}, field {field}: {message}")
-    return "\n".join(lines)
+            return (f"evaluation {name!r}" if name else f"evaluation #{index + 1}"), loc[2:]
+        return "file", loc
+
+    return describe_validation_error(error, source, locate=locate)
 
 
 def store_path(home: Path) -> Path:

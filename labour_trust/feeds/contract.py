@@ -35,15 +35,15 @@ from deltalake.exceptions import DeltaError
 from pandera.errors import SchemaErrorReason, SchemaErrors
 
 from labour_trust.feeds.key_fingerprints import BatchFingerprints, KeyFingerprints, fingerprint
+from labour_trust.feeds.linkage import KEY_VERSION_PATTERN
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.reference import lad_codes
 from labour_trust.shares.commit_log import open_log
 from labour_trust.shares.faults import ShareUnavailable
 from labour_trust.shares.pinned import ShareReadError, iter_month_batches, month_fingerprints
-from labour_trust.trust.linkage import KEY_VERSION_PATTERN
 
 MAX_POSITIONS = 5
-# trust.linkage.NINO_PATTERN in any case and with any whitespace between its characters,
+# feeds.linkage.NINO_PATTERN in any case and with any whitespace between its characters,
 # as normalise_nino reads them: 'ab123456c', 'AB 12 34 56 C' and ' ab 123456 c' are NINOs.
 NINO_SEARCH_PATTERN = r"[A-Z]\s*[A-Z]\s*(?:\d\s*){6}[A-D]"
 

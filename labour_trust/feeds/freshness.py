@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.months import month_of, shift_month
 
 
 def expected_month(spec: FeedSpec, today: dt.date) -> str:
     """The newest month the department should have published by `today`."""
     months_back = 1 if today.day >= spec.publication_day else 2
-    index = today.year * 12 + today.month - 1 - months_back
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    return shift_month(month_of(today), -months_back)
 
 
 def freshness_problem(spec: FeedSpec, months: list[str], today: dt.date) -> str | None:

@@ -4,11 +4,12 @@ One entry per agreement: who receives data (consumer department), why (purpose, 
 "safe projects"), under which law (legal gateway), which published tables (optionally only
 some columns or some ITL1 regions of a table), from when until when, and its status.
 
-The register is validated as a whole on every load, so a typo can never silently widen
-access: every error names the entry id and the field. `AgreementRegister` reloads the file
-when it changes on disk (a running sharing server picks up revocations and edits on its
-next request) and rewrites only the `status:` value when an agreement is revoked, so the
-comments and layout a data steward wrote survive.
+The register is validated as a whole on every load (pydantic models, one per entry and per
+table grant), so a typo can never silently widen access: every error names the file, the
+entry and the field. The tables an agreement may grant are the trust datasets' names.
+`AgreementRegister` reloads the file when it changes on disk (a running sharing server
+picks up revocations and edits on its next request) and rewrites only the `status:` value
+when an agreement is revoked, so the comments and layout a data steward wrote survive.
 """
 
 from __future__ import annotations
@@ -16,44 +17,36 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from labour_trust.governance._files import atomic_write, file_fingerprint, file_lock
+from labour_trust.files import atomic_write, file_fingerprint, file_lock
 from labour_trust.governance.tokens import TokenStore
 
-PUBLISHED_TABLES: tuple[str, ...] = (
-    "local_labour_market",
-    "sector_view",
-    "claimant_outcomes",
-    "skills_outcomes",
-)
 STATUSES: tuple[str, ...] = ("active", "revoked", "suspended")
 TOKENS_FILENAME = "sharing_tokens.json"
 
 # Agreement ids end up in URLs, file paths (restricted tables) and log lines.
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-
-_AGREEMENT_FIELDS = {
-    "id",
-    "consumer",
-    "purpose",
-    "legal_gateway",
-    "tables",
-    "start",
-    "expires",
-    "status",
-    "contact",
-    "notes",
-}
-_REQUIRED_TEXT_FIELDS = ("consumer", "purpose", "legal_gateway")
-_GRANT_FIELDS = {"name", "columns", "regions", "region_column"}
+REGION_PATTERN = re.compile(r"^[A-Z0-9]{2,9}$")
+ID_RULE = "required; lower-case letters, digits, '-' or '_' (max 64)"
 
 
 class RegisterError(ValueError):
@@ -119,6 +112,14 @@ def utc_today() -> date:
 
 
 @cache
+def published_tables() -> tuple[str, ...]:
+    """The tables an agreement may grant: the trust datasets, each published under its name."""
+    from labour_trust.trust.datasets import TRUST_DATASETS
+
+    return tuple(TRUST_DATASETS)
+
+
+@cache
 def itl1_codes() -> frozenset[str]:
     from labour_trust.reference.geography import lads
 
@@ -126,47 +127,205 @@ def itl1_codes() -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- validation
+#
+# Each field's type carries its rule: a validator raising the message a steward reads.
+# `_describe` turns pydantic's errors into "agreement 'x' field 'f': problem" lines.
 
 
-class _Errors:
-    """Collects errors, each prefixed with the entry and the field it concerns."""
+@dataclass(frozen=True)
+class _Known:
+    """The validation context: the tables and ITL1 codes a register may name."""
 
-    def __init__(self) -> None:
-        self.items: list[str] = []
+    tables: tuple[str, ...]
+    regions: frozenset[str]
 
-    def add(self, label: str, field: str, problem: str) -> None:
-        self.items.append(f"{label} field '{field}': {problem}")
+
+def _known(info: ValidationInfo) -> _Known:
+    context = info.context
+    return context if isinstance(context, _Known) else _Known(published_tables(), itl1_codes())
+
+
+def _agreement_id(value: Any) -> Any:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValueError(ID_RULE)
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("required non-empty text")
+    return value.strip()
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())  # folded YAML (>-) keeps line breaks in long texts
+
+
+def _date(value: Any) -> date:
+    # PyYAML turns unquoted YYYY-MM-DD into a date; quoted or malformed values stay text.
+    if isinstance(value, datetime):
+        raise ValueError(f"{value} is a timestamp; give a date (YYYY-MM-DD)")
+    if isinstance(value, date):
+        return value
+    if value is None:
+        raise ValueError("required date (YYYY-MM-DD)")
+    with suppress(TypeError, ValueError):
+        return date.fromisoformat(value)
+    raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)")
+
+
+def _status(value: Any) -> Any:
+    if value not in STATUSES:
+        raise ValueError(f"{value!r} is not one of {', '.join(STATUSES)}")
+    return value
+
+
+def _table(value: Any, info: ValidationInfo) -> Any:
+    tables = _known(info).tables
+    if value not in tables:
+        raise ValueError(f"unknown table {value!r} (published: {', '.join(tables)})")
+    return value
+
+
+def _names(value: Any, pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list (omit it to grant every value)")
+    bad = [v for v in value if not isinstance(v, str) or not pattern.match(v)]
+    if bad:
+        raise ValueError(f"invalid names {bad!r}")
+    if len(set(value)) != len(value):
+        raise ValueError("lists a name twice")
+    return tuple(value)
+
+
+def _columns(value: Any) -> tuple[str, ...] | None:
+    return _names(value, COLUMN_PATTERN)
+
+
+def _regions(value: Any, info: ValidationInfo) -> tuple[str, ...] | None:
+    regions = _names(value, REGION_PATTERN)
+    unknown = [r for r in regions or () if r not in _known(info).regions]
+    if unknown:
+        raise ValueError(f"unknown ITL1 codes {unknown!r}")
+    return regions
+
+
+def _column(value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or not COLUMN_PATTERN.match(value)):
+        raise ValueError(f"{value!r} is not a column name")
+    return value
+
+
+def _non_empty(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise ValueError("required non-empty list of published tables")
+    return value
+
+
+def _each_once(grants: tuple[GrantModel, ...]) -> tuple[GrantModel, ...]:
+    names = [g.name for g in grants]
+    repeated = {n: names.count(n) for n in names if names.count(n) > 1}
+    if repeated:
+        times = {n: "twice" if c == 2 else f"{c} times" for n, c in repeated.items()}
+        raise ValueError("; ".join(f"table {n!r} is listed {c}" for n, c in times.items()))
+    return grants
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+OneLine = Annotated[str, BeforeValidator(_text), AfterValidator(_one_line)]
+Day = Annotated[date, BeforeValidator(_date)]
+Names = tuple[str, ...] | None
+
+
+class _Strict(BaseModel):
+    # A missing field is None, validated like a given one: its message says what it needs.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class GrantModel(_Strict):
+    """One item of an agreement's `tables`: a table name, or a mapping with `name`."""
+
+    name: Annotated[str, BeforeValidator(_table)] = None
+    columns: Annotated[Names, BeforeValidator(_columns)] = None
+    regions: Annotated[Names, BeforeValidator(_regions)] = None
+    region_column: Annotated[str | None, BeforeValidator(_column)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}  # the whole table
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{value!r} must be a table name or a mapping with 'name'")
+        return value
+
+
+class AgreementModel(_Strict):
+    """One entry of the register as written; `to_agreement` gives the `Agreement`."""
+
+    id: Annotated[str, BeforeValidator(_agreement_id)] = None
+    consumer: Text = None
+    purpose: OneLine = None
+    legal_gateway: OneLine = None
+    tables: Annotated[
+        tuple[GrantModel, ...], BeforeValidator(_non_empty), AfterValidator(_each_once)
+    ] = None
+    start: Day = None
+    expires: Day = None  # declared after start: its check reads the validated start
+    status: Annotated[str, BeforeValidator(_status)] = None
+    contact: Any = None  # free text for the steward, not checked
+    notes: Any = None
+
+    @field_validator("expires")
+    @classmethod
+    def _not_before_start(cls, expires: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is not None and expires < start:
+            raise ValueError(f"{expires} is before start {start}")
+        return expires
+
+    def to_agreement(self) -> Agreement:
+        grants = (TableGrant(g.name, g.columns, g.regions, g.region_column) for g in self.tables)
+        fields = self.model_dump(exclude={"tables", "contact", "notes"})
+        return Agreement(**fields, tables=tuple(grants))
 
 
 def parse_register(
     data: Any,
     *,
     source: str = "<register>",
-    known_tables: tuple[str, ...] = PUBLISHED_TABLES,
+    known_tables: tuple[str, ...] | None = None,
     known_regions: frozenset[str] | None = None,
 ) -> tuple[Agreement, ...]:
     """Validate parsed YAML and build the agreements; raises RegisterError listing all errors."""
-    regions = itl1_codes() if known_regions is None else known_regions
+    known = _Known(
+        published_tables() if known_tables is None else tuple(known_tables),
+        itl1_codes() if known_regions is None else frozenset(known_regions),
+    )
     if not isinstance(data, Mapping) or not isinstance(data.get("agreements"), list):
         raise RegisterError(source, ["top level must be a mapping with an 'agreements' list"])
-    errors = _Errors()
+    errors: list[str] = []
     agreements: list[Agreement] = []
     seen: set[str] = set()
     for index, entry in enumerate(data["agreements"], start=1):
         label = _label(entry, index)
         if not isinstance(entry, Mapping):
-            errors.items.append(f"{label}: must be a mapping of fields")
+            errors.append(f"{label}: must be a mapping of fields")
             continue
-        agreement = _parse_agreement(entry, label, errors, known_tables, regions)
-        if agreement is None:
+        try:
+            model = AgreementModel.model_validate(entry, context=known)
+        except ValidationError as exc:
+            errors.extend(_describe(exc, entry, label))
             continue
-        if agreement.id in seen:
-            errors.add(label, "id", "duplicate id (ids must be unique)")
+        if model.id in seen:
+            errors.append(f"{label} field 'id': duplicate id (ids must be unique)")
             continue
-        seen.add(agreement.id)
-        agreements.append(agreement)
-    if errors.items:
-        raise RegisterError(source, errors.items)
+        seen.add(model.id)
+        agreements.append(model.to_agreement())
+    if errors:
+        raise RegisterError(source, errors)
     return tuple(agreements)
 
 
@@ -176,150 +335,37 @@ def _label(entry: Any, index: int) -> str:
     return f"agreement #{index} (no id)"
 
 
-def _parse_agreement(
-    entry: Mapping[str, Any],
-    label: str,
-    errors: _Errors,
-    known_tables: tuple[str, ...],
-    known_regions: frozenset[str],
-) -> Agreement | None:
-    before = len(errors.items)
-    for unknown in sorted(set(entry) - _AGREEMENT_FIELDS):
-        errors.add(label, str(unknown), "unknown field")
-    agreement_id = entry.get("id")
-    if not isinstance(agreement_id, str) or not ID_PATTERN.match(agreement_id):
-        errors.add(label, "id", "required; lower-case letters, digits, '-' or '_' (max 64)")
-    for name in _REQUIRED_TEXT_FIELDS:
-        value = entry.get(name)
-        if not isinstance(value, str) or not value.strip():
-            errors.add(label, name, "required non-empty text")
-    start = _parse_date(entry.get("start"), label, "start", errors)
-    expires = _parse_date(entry.get("expires"), label, "expires", errors)
-    if start and expires and expires < start:
-        errors.add(label, "expires", f"{expires} is before start {start}")
-    status = entry.get("status")
-    if status not in STATUSES:
-        errors.add(label, "status", f"{status!r} is not one of {', '.join(STATUSES)}")
-    grants = _parse_grants(entry.get("tables"), label, errors, known_tables, known_regions)
-    if len(errors.items) > before:
-        return None
-    return Agreement(
-        id=agreement_id,
-        consumer=entry["consumer"].strip(),
-        purpose=" ".join(entry["purpose"].split()),
-        legal_gateway=" ".join(entry["legal_gateway"].split()),
-        tables=grants,
-        start=start,
-        expires=expires,
-        status=status,
-    )
+def _describe(error: ValidationError, entry: Mapping[str, Any], label: str) -> list[str]:
+    """One line per problem, naming the agreement and the field (as evaluation/spec.py)."""
+    lines = []
+    for problem in error.errors():
+        loc = list(problem["loc"])
+        kind = problem["type"]
+        if kind == "extra_forbidden":
+            message = "unknown field"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            given = problem.get("input")
+            if kind != "value_error" and not isinstance(given, dict | list):
+                message += f", got {given!r}"
+        lines.append(f"{label} field '{_field(loc, entry.get('tables'))}': {message}")
+    return lines
 
 
-def _parse_date(value: Any, label: str, field: str, errors: _Errors) -> date | None:
-    # PyYAML turns unquoted YYYY-MM-DD into a date; quoted or malformed values stay text.
-    if isinstance(value, datetime):
-        errors.add(label, field, f"{value} is a timestamp; give a date (YYYY-MM-DD)")
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    if value is None:
-        errors.add(label, field, "required date (YYYY-MM-DD)")
-    else:
-        errors.add(label, field, f"{value!r} is not a valid date (YYYY-MM-DD)")
-    return None
-
-
-def _parse_grants(
-    value: Any,
-    label: str,
-    errors: _Errors,
-    known_tables: tuple[str, ...],
-    known_regions: frozenset[str],
-) -> tuple[TableGrant, ...]:
-    if not isinstance(value, list) or not value:
-        errors.add(label, "tables", "required non-empty list of published tables")
-        return ()
-    grants: list[TableGrant] = []
-    for item in value:
-        grant = _parse_grant(item, label, errors, known_tables, known_regions)
-        if grant is None:
-            continue
-        if any(g.name == grant.name for g in grants):
-            errors.add(label, "tables", f"table {grant.name!r} is listed twice")
-            continue
-        grants.append(grant)
-    return tuple(grants)
-
-
-def _parse_grant(
-    item: Any,
-    label: str,
-    errors: _Errors,
-    known_tables: tuple[str, ...],
-    known_regions: frozenset[str],
-) -> TableGrant | None:
-    spec: Mapping[str, Any] = {"name": item} if isinstance(item, str) else item
-    if not isinstance(spec, Mapping):
-        errors.add(label, "tables", f"{item!r} must be a table name or a mapping with 'name'")
-        return None
-    name = spec.get("name")
-    if name not in known_tables:
-        errors.add(
-            label, "tables", f"unknown table {name!r} (published: {', '.join(known_tables)})"
-        )
-        return None
-    field = f"tables.{name}"
-    for unknown in sorted(set(spec) - _GRANT_FIELDS):
-        errors.add(label, f"{field}.{unknown}", "unknown field")
-    columns = _parse_names(spec.get("columns"), label, f"{field}.columns", errors, COLUMN_PATTERN)
-    regions = _parse_regions(spec.get("regions"), label, f"{field}.regions", errors, known_regions)
-    region_column = spec.get("region_column")
-    if region_column is not None and (
-        not isinstance(region_column, str) or not COLUMN_PATTERN.match(region_column)
-    ):
-        errors.add(label, f"{field}.region_column", f"{region_column!r} is not a column name")
-        region_column = None
-    return TableGrant(name, columns, regions, region_column)
-
-
-def _parse_names(
-    value: Any, label: str, field: str, errors: _Errors, pattern: re.Pattern[str]
-) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value:
-        errors.add(label, field, "must be a non-empty list (omit it to grant every value)")
-        return None
-    bad = [v for v in value if not isinstance(v, str) or not pattern.match(v)]
-    if bad:
-        errors.add(label, field, f"invalid names {bad!r}")
-        return None
-    if len(set(value)) != len(value):
-        errors.add(label, field, "lists a name twice")
-        return None
-    return tuple(value)
-
-
-def _parse_regions(
-    value: Any, label: str, field: str, errors: _Errors, known_regions: frozenset[str]
-) -> tuple[str, ...] | None:
-    regions = _parse_names(value, label, field, errors, re.compile(r"^[A-Z0-9]{2,9}$"))
-    if regions is None:
-        return None
-    unknown = [r for r in regions if r not in known_regions]
-    if unknown:
-        errors.add(label, field, f"unknown ITL1 codes {unknown!r}")
-        return None
-    return regions
+def _field(loc: list[Any], tables: Any) -> str:
+    """`tables.<table>.<field>` for a grant's field; `tables` for a grant or its name."""
+    if len(loc) < 2 or loc[0] != "tables" or not isinstance(loc[1], int):
+        return ".".join(str(p) for p in loc)
+    rest = [str(p) for p in loc[2:]]
+    if rest in ([], ["name"]):
+        return "tables"
+    item = tables[loc[1]]
+    name = item.get("name") if isinstance(item, Mapping) else item
+    return ".".join(["tables", name if isinstance(name, str) else f"#{loc[1] + 1}", *rest])
 
 
 def load_agreements(
-    path: Path, *, known_tables: tuple[str, ...] = PUBLISHED_TABLES
+    path: Path, *, known_tables: tuple[str, ...] | None = None
 ) -> tuple[Agreement, ...]:
     text = Path(path).read_text(encoding="utf-8")
     try:
@@ -344,11 +390,11 @@ class AgreementRegister:
         self,
         path: Path,
         *,
-        known_tables: tuple[str, ...] = PUBLISHED_TABLES,
+        known_tables: tuple[str, ...] | None = None,
         tokens_path: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self.known_tables = known_tables
+        self.known_tables = published_tables() if known_tables is None else tuple(known_tables)
         self.tokens = TokenStore(tokens_path or self.path.parent / TOKENS_FILENAME)
         self._lock = threading.Lock()
         self._fingerprint: tuple[int, int, int] | None = None
@@ -356,9 +402,7 @@ class AgreementRegister:
         self._error: RegisterError | None = None
 
     @classmethod
-    def load(
-        cls, path: Path, *, known_tables: tuple[str, ...] = PUBLISHED_TABLES
-    ) -> AgreementRegister:
+    def load(cls, path: Path, *, known_tables: tuple[str, ...] | None = None) -> AgreementRegister:
         """Open a register, validating it now (raises RegisterError if it is invalid)."""
         register = cls(path, known_tables=known_tables)
         register.agreements()

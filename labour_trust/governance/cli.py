@@ -28,8 +28,8 @@ from typing import Any
 from labour_trust.governance.agreements import Agreement, AgreementRegister, utc_today
 from labour_trust.governance.audit_log import AuditLog, verify
 from labour_trust.governance.tokens import token_fingerprint
+from labour_trust.settings import trust_home
 
-DEFAULT_HOME = Path(".labour_trust")
 ENDPOINT_ENV = "LABOUR_TRUST_SHARING_ENDPOINT"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080/delta-sharing"
 
@@ -94,7 +94,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 def home_of(args: argparse.Namespace) -> Path:
     home = getattr(args, "home", None)
-    return Path(home or os.environ.get("LABOUR_TRUST_HOME") or DEFAULT_HOME)
+    return Path(home) if home else trust_home()
 
 
 def ensure_register(home: Path) -> Path:
@@ -231,8 +231,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_shares(args: argparse.Namespace) -> int:
+    from labour_trust.defs.resources import published_root
     from labour_trust.governance.sharing_server import DEFAULT_PREFIX, serve
-    from labour_trust.resources import published_root
 
     home = home_of(args)
     register_path = args.register or ensure_register(home)

@@ -19,7 +19,7 @@ write a new Delta version → append the `publication` audit entry naming it →
 released in `<table>/_released.json` (written atomically: temp file + rename, or one S3
 PUT). A version whose audit append failed is never recorded, so it is never served; the
 next publication of the table first rolls it back (or, if its audit entry did get written,
-rolls the record forward) — see `labour_trust.resources.PublicationStore.recover`.
+rolls the record forward) — see `labour_trust.defs.resources.PublicationStore.recover`.
 
 Who reads the record: the sharing service (queries, metadata, versions, table lists) and
 every restricted copy, which is derived from the released version only. A table without
@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from labour_trust.governance._files import atomic_write
+from labour_trust.files import atomic_write
 from labour_trust.governance.agreements import Agreement, AgreementRegister, TableGrant, utc_today
 from labour_trust.shares.storage import S3Settings, is_s3, storage_options_for
 

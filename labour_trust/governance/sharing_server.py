@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -63,11 +63,11 @@ from labour_trust.governance.sharing_service import (
     ndjson_response,
     table_header_actions,
 )
+from labour_trust.settings import trust_home
 from labour_trust.shares.storage import S3Settings
 
 __all__ = ["create_app", "materialise_restricted_tables", "serve"]
 
-Authorization = Annotated[str | None, Header()]
 MaxResults = Annotated[int | None, Query(alias="maxResults")]
 PageToken = Annotated[str | None, Query(alias="pageToken")]
 Capabilities = Annotated[str | None, Header(alias="delta-sharing-capabilities")]
@@ -82,6 +82,29 @@ _STATE_DEFAULTS = {
     "error_code": None,
     "files": None,
 }
+
+
+def _authorised(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Agreement:
+    """The agreement of the request's bearer token, if it is live (else 401 or 403)."""
+    service: SharingService = request.app.state.sharing
+    return service.authorise(request, authorization)
+
+
+def _served(
+    request: Request, agreement: Authorised, share: str, schema: str, table: str
+) -> ServedTable:
+    """The Delta table answering for the request's agreement and table path."""
+    service: SharingService = request.app.state.sharing
+    service.check_share(share, schema)
+    return service.resolve(request, agreement, table)
+
+
+# Every endpoint but file downloads (signed URLs) takes one of these: the token is checked
+# (and the request's agreement recorded for the audit log) before the endpoint runs.
+Authorised = Annotated[Agreement, Depends(_authorised)]
+Served = Annotated[ServedTable, Depends(_served)]
 
 
 def _stable_id(kind: str, name: str) -> str:
@@ -168,32 +191,23 @@ def _protocol_routes(service: SharingService) -> APIRouter:
 
     @router.get("/shares")
     def list_shares(
-        request: Request,
-        authorization: Authorization = None,
-        max_results: MaxResults = None,
-        page_token: PageToken = None,
+        _: Authorised, max_results: MaxResults = None, page_token: PageToken = None
     ) -> dict[str, Any]:
-        service.authorise(request, authorization)
         items = [{"name": SHARE, "id": _stable_id("share", SHARE)}]
         return _paginate(service, "shares", items, max_results, page_token)
 
     @router.get("/shares/{share}")
-    def get_share(
-        request: Request, share: str, authorization: Authorization = None
-    ) -> dict[str, Any]:
-        service.authorise(request, authorization)
+    def get_share(_: Authorised, share: str) -> dict[str, Any]:
         service.check_share(share)
         return {"share": {"name": SHARE, "id": _stable_id("share", SHARE)}}
 
     @router.get("/shares/{share}/schemas")
     def list_schemas(
-        request: Request,
+        _: Authorised,
         share: str,
-        authorization: Authorization = None,
         max_results: MaxResults = None,
         page_token: PageToken = None,
     ) -> dict[str, Any]:
-        service.authorise(request, authorization)
         service.check_share(share)
         items = [{"name": SCHEMA, "share": SHARE}]
         return _paginate(service, "schemas", items, max_results, page_token)
@@ -212,26 +226,22 @@ def _protocol_routes(service: SharingService) -> APIRouter:
 
     @router.get("/shares/{share}/schemas/{schema}/tables")
     def list_tables(
-        request: Request,
+        agreement: Authorised,
         share: str,
         schema: str,
-        authorization: Authorization = None,
         max_results: MaxResults = None,
         page_token: PageToken = None,
     ) -> dict[str, Any]:
-        agreement = service.authorise(request, authorization)
         service.check_share(share, schema)
         return _paginate(service, "tables", table_items(agreement), max_results, page_token)
 
     @router.get("/shares/{share}/all-tables")
     def list_all_tables(
-        request: Request,
+        agreement: Authorised,
         share: str,
-        authorization: Authorization = None,
         max_results: MaxResults = None,
         page_token: PageToken = None,
     ) -> dict[str, Any]:
-        agreement = service.authorise(request, authorization)
         service.check_share(share)
         return _paginate(service, "all-tables", table_items(agreement), max_results, page_token)
 
@@ -239,28 +249,15 @@ def _protocol_routes(service: SharingService) -> APIRouter:
 
     @router.api_route(table_path + "/version", methods=["GET", "HEAD"])
     def table_version(
-        request: Request,
-        share: str,
-        schema: str,
-        table: str,
-        authorization: Authorization = None,
+        served: Served,
         starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp")] = None,
     ) -> Response:
-        served = _served(request, share, schema, table, authorization)
         if starting_timestamp is not None:
             raise ProtocolError("startingTimestamp: history is not shared")
         return Response(headers={VERSION_HEADER: str(served.delta.version())})
 
     @router.get(table_path + "/metadata")
-    def table_metadata(
-        request: Request,
-        share: str,
-        schema: str,
-        table: str,
-        authorization: Authorization = None,
-        capabilities: Capabilities = None,
-    ) -> Response:
-        served = _served(request, share, schema, table, authorization)
+    def table_metadata(served: Served, capabilities: Capabilities = None) -> Response:
         check_shareable(served.delta)
         fmt = response_format(capabilities)
         actions = table_header_actions(served.delta, served.name, fmt)
@@ -269,40 +266,25 @@ def _protocol_routes(service: SharingService) -> APIRouter:
     @router.post(table_path + "/query")
     def query_table(
         request: Request,
+        agreement: Authorised,
         share: str,
         schema: str,
         table: str,
         body: Annotated[dict[str, Any] | None, Body()] = None,
-        authorization: Authorization = None,
         capabilities: Capabilities = None,
     ) -> Response:
-        agreement = service.authorise(request, authorization)
         service.check_share(share, schema)
         served = service.resolve(request, agreement, table)
         return service.query(request, agreement, served, body or {}, capabilities)
 
     @router.get(table_path + "/changes")
-    def table_changes(
-        request: Request,
-        share: str,
-        schema: str,
-        table: str,
-        authorization: Authorization = None,
-    ) -> Response:
-        _served(request, share, schema, table, authorization)
+    def table_changes(_: Served) -> Response:
         raise ProtocolError("change data feed is not shared; query the current version")
 
     @router.api_route("/files/{store}/{relpath:path}", methods=["GET", "HEAD"])
     def download(request: Request, store: str, relpath: str) -> FileResponse:
         path = service.local_file(request, store, relpath)
         return FileResponse(path, media_type="application/octet-stream")
-
-    def _served(
-        request: Request, share: str, schema: str, table: str, authorization: str | None
-    ) -> ServedTable:
-        agreement = service.authorise(request, authorization)
-        service.check_share(share, schema)
-        return service.resolve(request, agreement, table)
 
     return router
 
@@ -423,14 +405,14 @@ def _audit_request(service: SharingService, request: Request, status: int) -> No
 def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
-    home: Path = Path(".labour_trust"),
+    home: Path | None = None,
     register_path: Path | None = None,
     **app_options: Any,
 ) -> None:
-    """Run the sharing server (blocking) with uvicorn."""
+    """Run the sharing server (blocking) with uvicorn; `home` defaults to the trust home."""
     import uvicorn
 
-    app = create_app(home, register_path, **app_options)
+    app = create_app(home or trust_home(), register_path, **app_options)
     # No uvicorn access log: it would print signed file URLs (short-lived credentials);
     # every request is in the audit log instead, without query strings.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labour_trust.governance._files import atomic_write, file_fingerprint, file_lock
+from labour_trust.files import atomic_write, file_fingerprint, file_lock
 
 # A recognisable prefix lets secret scanners (and people) spot a leaked token.
 TOKEN_PREFIX = "ltds_"

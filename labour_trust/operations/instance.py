@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
+from importlib import resources
 from pathlib import Path
 
 import dagster as dg
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def dagster_home(home: Path) -> Path:
-    """DAGSTER_HOME if set, else HOME/dagster with the embedded dagster.yaml."""
+    """DAGSTER_HOME if set, else HOME/dagster with the embedded profile (the package's
+    dagster.yaml, so an installed wheel has it too; the project root links to it)."""
     path = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
-        shutil.copy(PROJECT_ROOT / "dagster.yaml", config)
+    if not config.exists():
+        config.write_text((resources.files("labour_trust") / "dagster.yaml").read_text())
     return path
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import dagster as dg
 
+from labour_trust.defs.published import published_columns
+from labour_trust.defs.resources import ShareStore
 from labour_trust.feeds.departments import FEEDS_BY_NAME
-from labour_trust.publishing.factory import published_columns
 from labour_trust.publishing.tables import PUBLISHED
-from labour_trust.resources import ShareStore
 from labour_trust.trust.datasets import TRUST_DATASETS
 
 

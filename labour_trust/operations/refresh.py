@@ -4,7 +4,7 @@
    the feed months it requests — unless that month's files are exactly the ones already
    checked (its data version), so a refresh after the daemon does not re-check them.
 2. Retry, once per call, every month whose last run failed.
-3. Evaluate the automation conditions (`labour_trust.automation`) and run what they
+3. Evaluate the automation conditions (`labour_trust.defs.automation`) and run what they
    request, month by month, until nothing more is requested.
 
 Nothing here knows month offsets or staleness rules: the conditions and Dagster's state do.
@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.definitions.dependency import NodeHandle
 
+from labour_trust.defs.feeds import SHARES_SENSOR
+from labour_trust.defs.partitions import MONTHLY
+from labour_trust.defs.resources import ShareStore
 from labour_trust.feeds.departments import FEEDS
-from labour_trust.feeds.factory import SHARES_SENSOR
 from labour_trust.operations.state import (
     error_line,
     fail_orphaned_runs,
@@ -28,8 +30,6 @@ from labour_trust.operations.state import (
     latest_data_version,
     process_tags,
 )
-from labour_trust.partitions import MONTHLY
-from labour_trust.resources import ShareStore
 from labour_trust.shares.pinned import ShareReadError, month_fingerprints
 
 CURSOR_PREFIX = "labour_trust/refresh/"

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 
 import dagster as dg
 
+from labour_trust.defs.partitions import MONTHLY
+from labour_trust.defs.resources import PointerIOManager, ShareStore
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.governance.agreements import AgreementRegister
 from labour_trust.operations.refresh import TRIGGER_TAG
 from labour_trust.operations.state import fail_orphaned_runs, partition_states
-from labour_trust.partitions import MONTHLY
-from labour_trust.resources import PointerIOManager, ShareStore
 from labour_trust.shares.pinned import MonthFingerprint, ShareReadError, month_fingerprints
 
 

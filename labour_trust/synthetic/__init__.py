@@ -6,8 +6,8 @@ share shows its slice of those lives, pseudonymised with the linkage key, and is
 published (and corrected) in place as a month-partitioned Delta table.
 """
 
+from labour_trust.months import month_range
 from labour_trust.synthetic.feeds import generate_month
-from labour_trust.synthetic.months import month_range
 from labour_trust.synthetic.programme import SkillsProgramme
 from labour_trust.synthetic.publish import publish_month, republish_month, seed_shares
 

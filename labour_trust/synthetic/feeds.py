@@ -21,14 +21,14 @@ from labour_trust.feeds.departments import (
     PAYE_RTI,
     UC_CLAIMANTS,
 )
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.months import days_in_month, month_index
 from labour_trust.synthetic import corrections, learning, lifecourse, programme, rng
 from labour_trust.synthetic.enterprises import Enterprises, enterprises, size_band
-from labour_trust.synthetic.months import days_in_month, month_index
 from labour_trust.synthetic.places import places
 from labour_trust.synthetic.population import PENSION_AGE, Persons, Population
 from labour_trust.synthetic.tokens import hmac_hex, ninos, string_column, token_column
-from labour_trust.trust.linkage import LinkageKey
 
 BLOCK = 1 << 16  # persons or enterprise slots per block (bounds memory)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from labour_trust.months import month_index
 from labour_trust.synthetic import rng
-from labour_trust.synthetic.months import month_index
 from labour_trust.synthetic.places import places
 
 PERSONS_PER_SCALE = 61_000_000

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from labour_trust.months import month_index
 from labour_trust.synthetic import rng
 from labour_trust.synthetic.enterprises import NEVER
-from labour_trust.synthetic.months import month_index
 from labour_trust.synthetic.places import places
 from labour_trust.synthetic.population import PENSION_AGE, Persons
 

@@ -13,17 +13,17 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 from labour_trust.feeds.departments import FEEDS
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.feeds.spec import FeedSpec
+from labour_trust.months import month_index
 from labour_trust.shares.storage import share_uri, storage_options_for
 from labour_trust.synthetic.feeds import generate_month
-from labour_trust.synthetic.months import month_index
 from labour_trust.synthetic.programme import (
     DEFAULT_PROGRAMME,
     EFFECT_KEY,
     UPTAKE_KEY,
     SkillsProgramme,
 )
-from labour_trust.trust.linkage import LinkageKey
 
 # Tokens are random hex: zstd halves them where snappy cannot.
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=1)

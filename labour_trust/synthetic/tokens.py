@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
-from labour_trust.trust.linkage import LinkageKey
+from labour_trust.feeds.linkage import LinkageKey
 
 _FIRST = "ABCEGHJKLMNOPRSTWXYZ"  # valid first prefix letters
 _SECOND = "ABCEGHJKLMNPRSTWXYZ"  # valid second prefix letters (no O)

@@ -30,15 +30,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 from labour_trust.feeds.departments import FEEDS
+from labour_trust.months import month_params
 from labour_trust.trust import claimant_outcomes, local_labour_market, sector_view, skills_outcomes
-from labour_trust.trust.months import month_params
 from labour_trust.trust.spec import Column, TrustDataset
 from labour_trust.trust.stages import INLINED, STAGES, stage_sql
+
+if TYPE_CHECKING:  # the registry alone (dataset names, schemas) needs no DuckDB
+    import duckdb
 
 __all__ = [
     "LAD_LOOKUP_VIEW",

@@ -3,7 +3,7 @@
 A dataset's SQL runs on a DuckDB connection holding views named after the feed tables
 (``uc_claimants``, ``paye_rti``, ``fe_learners``, ``business_population``) plus
 ``lad_lookup`` (lad_code, lad_name, itl1_code, itl1_name). Month parameters are named
-``$month``, ``$month_minus_1``, ``$month_plus_3``… (see :mod:`labour_trust.trust.months`).
+``$month``, ``$month_minus_1``, ``$month_plus_3``… (see :mod:`labour_trust.months`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 import pyarrow as pa
+import pytest
 
 from labour_trust.disclosure.checks import (
+    SDC_CHECKS,
+    CheckResult,
     check_columns,
     check_counts,
     check_magnitudes,
@@ -119,10 +122,10 @@ def test_check_published_runs_everything_on_engine_output():
     result = apply_policy(area_table(leaves, PARENT), d, policy)
     checks = check_published(result.table, d, policy)
     assert [c.check for c in checks] == [
-        "published columns",
-        "no identifiers",
-        "published counts",
-        "independent audit",
+        "columns",
+        "identifiers",
+        "counts",
+        "audit",
     ]
     assert all(c.passed for c in checks), [c.message for c in checks]
     # Publishing the secondary again is caught by the audit.
@@ -156,3 +159,13 @@ def test_contributor_counts_and_undeclared_columns_are_not_published():
         ("learners", "hidden_column"),
         ("extra", "undeclared_column"),
     }
+
+
+def test_check_names_are_the_sdc_checks():
+    leaves = {"L1": {"n": 30}, "L2": {"n": 40}, "L3": {"n": 25}, "L4": {"n": 31}, "L5": {"n": 52}}
+    d = area_description(PARENT, ["n"])
+    checks = check_published(area_table(leaves, PARENT), d, POLICY)
+    assert {c.check for c in checks} <= set(SDC_CHECKS)
+    assert checks[0].message == "SDC check 'columns' on test_table: passed"
+    with pytest.raises(ValueError, match="unknown SDC check 'published counts'"):
+        CheckResult("published counts", "t", True)

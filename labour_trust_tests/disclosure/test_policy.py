@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from labour_trust.disclosure.policy import DisclosurePolicy, PolicyError
 
@@ -67,5 +68,22 @@ def test_unreadable_or_malformed_yaml(tmp_path: Path):
 
 
 def test_policy_is_frozen():
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         DisclosurePolicy().threshold = 3  # type: ignore[misc]
+
+
+def test_every_problem_is_named_with_its_rule(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: ' '\nnk_k: .inf\nprotection_level: -1\n")
+    with pytest.raises(PolicyError) as err:
+        DisclosurePolicy.from_yaml(path)
+    assert str(err.value).splitlines() == [
+        f"disclosure policy {path}: field version must be a non-empty string, got ' '",
+        f"disclosure policy {path}: field nk_k must be a number in (0, 100], got inf",
+        f"disclosure policy {path}: field protection_level must be null or a number >= 0, got -1",
+    ]
+
+
+def test_constructing_an_invalid_policy_raises_policy_error():
+    with pytest.raises(PolicyError, match="disclosure policy: field nk_n must be an integer >= 1"):
+        DisclosurePolicy(nk_n=0)

@@ -12,8 +12,8 @@ import pytest
 
 from labour_trust.evaluation.spec import load_evaluations
 from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.synthetic import SkillsProgramme, month_range, seed_shares
-from labour_trust.trust.linkage import LinkageKey
 
 MONTH = "2024-04"  # the cohort month: look-back 2024-01.., horizons up to 2024-10
 MONTHS = month_range("2024-01:2024-10")

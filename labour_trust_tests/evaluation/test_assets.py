@@ -9,10 +9,10 @@ import duckdb
 import pytest
 import yaml
 
-from labour_trust.evaluation.assets import build_evaluation_asset, evaluation_key
-from labour_trust.feeds.factory import build_feed_asset
-from labour_trust.resources import ShareStore, build_resources
-from labour_trust.trust.months import shift_month
+from labour_trust.defs.evaluations import build_evaluation_asset, evaluation_key
+from labour_trust.defs.feeds import build_feed_asset
+from labour_trust.defs.resources import ShareStore, build_resources
+from labour_trust.months import shift_month
 from labour_trust_tests.evaluation.conftest import FEEDS, MONTH, MONTHS, small_spec
 
 SPEC = small_spec()

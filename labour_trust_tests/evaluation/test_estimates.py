@@ -12,9 +12,9 @@ from labour_trust.evaluation.cohort import build_sample, connect_shares
 from labour_trust.evaluation.estimate import evaluate
 from labour_trust.evaluation.publish import publish_estimates
 from labour_trust.feeds.departments import PAYE_RTI
+from labour_trust.months import shift_month
 from labour_trust.synthetic import SkillsProgramme, generate_month
 from labour_trust.synthetic.programme import EFFECT_KEY
-from labour_trust.trust.months import shift_month
 from labour_trust_tests.evaluation.conftest import (
     EFFECT,
     KEY,

@@ -9,8 +9,8 @@ import pytest
 
 from labour_trust.feeds.contract import is_lower_hex, validate_batches
 from labour_trust.feeds.departments import PAYE_RTI
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.synthetic.feeds import generate_month
-from labour_trust.trust.linkage import LinkageKey
 
 MONTH = "2024-03"
 TOKEN = "0123456789abcdef" * 4

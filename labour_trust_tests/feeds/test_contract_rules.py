@@ -19,6 +19,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from deltalake.transaction import AddAction
 
+from labour_trust.defs.feeds import build_feed_asset
+from labour_trust.defs.resources import build_resources
 from labour_trust.feeds.contract import (
     NINO_SEARCH_PATTERN,
     RULES,
@@ -27,12 +29,10 @@ from labour_trust.feeds.contract import (
     validate_batches,
 )
 from labour_trust.feeds.departments import BUSINESS_POPULATION, FEEDS, PAYE_RTI, UC_CLAIMANTS
-from labour_trust.feeds.factory import build_feed_asset
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.feeds.linkage_check import linkage_key_conflict
-from labour_trust.resources import build_resources
 from labour_trust.shares.pinned import SharePointer, iter_month_batches, pointer_for
 from labour_trust.synthetic.feeds import generate_month
-from labour_trust.trust.linkage import LinkageKey
 from labour_trust_tests.conftest import TEST_MONTHS
 
 KEY = LinkageKey(b"contract-rules-test")
@@ -101,7 +101,7 @@ def spoil(shares: Path, spec, column: str, rows: dict[int, object]) -> None:
 
 def test_new_rules_are_blocking_checks_of_every_feed():
     assert set(NEW_RULES) <= set(RULES)
-    from labour_trust.feeds.factory import contract_check_specs
+    from labour_trust.defs.feeds import contract_check_specs
 
     for spec in FEEDS:
         names = {c.name for c in contract_check_specs(spec) if c.blocking}

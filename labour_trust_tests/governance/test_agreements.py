@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -16,6 +19,7 @@ from labour_trust.governance.agreements import (
     AgreementRegister,
     RegisterError,
     parse_register,
+    published_tables,
     utc_today,
 )
 from labour_trust.governance.tokens import TOKEN_PREFIX, token_hash
@@ -130,6 +134,27 @@ def test_demo_column_limits_name_columns_of_the_trust_datasets() -> None:
             names = datasets[grant.name].schema.names
             assert "parent_code" in names and "area_code" in names  # the region filter's
             assert set(grant.columns or ()) <= set(names), (agreement.id, grant.name)
+
+
+def test_the_register_grants_exactly_the_published_tables(tmp_path: Path) -> None:
+    from labour_trust.publishing.tables import PUBLISHED
+
+    path = write_register(tmp_path / "agreements.yaml", [agreement_entry("a", ["sector_view"])])
+    assert AgreementRegister.load(path).known_tables == published_tables() == tuple(PUBLISHED)
+
+
+def test_the_register_needs_neither_dagster_nor_the_publishing_package() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from labour_trust.governance.agreements import itl1_codes, published_tables
+        published_tables(), itl1_codes()
+        heavy = ("dagster", "labour_trust.publishing")
+        print(sorted(m for m in sys.modules if m.startswith(heavy)))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
 
 
 def test_effective_state() -> None:

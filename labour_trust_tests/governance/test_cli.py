@@ -13,6 +13,7 @@ import pytest
 from labour_trust.governance import cli
 from labour_trust.governance.audit_log import AuditLog
 from labour_trust.governance.tokens import token_fingerprint
+from labour_trust.settings import trust_home
 
 
 def run(home: Path, *argv: str) -> int:
@@ -117,3 +118,9 @@ def test_serve_shares_passes_options(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (host, port, home) == ("127.0.0.1", 9090, tmp_path)
     assert register == tmp_path / "agreements.yaml" and register.exists()
     assert options["published_root"] == str(tmp_path / "published")  # the trust's store
+
+
+def test_home_defaults_to_the_trust_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABOUR_TRUST_HOME", str(tmp_path))
+    assert cli.home_of(argparse.Namespace()) == trust_home() == tmp_path.resolve()
+    assert cli.home_of(argparse.Namespace(home=tmp_path / "other")) == tmp_path / "other"

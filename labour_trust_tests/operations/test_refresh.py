@@ -22,11 +22,11 @@ import pytest
 from labour_trust.cli import main
 from labour_trust.definitions import build_definitions
 from labour_trust.feeds.departments import PAYE_RTI, UC_CLAIMANTS
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.operations.refresh import refresh
 from labour_trust.operations.state import latest_data_version, partition_states
 from labour_trust.synthetic import month_range, publish_month, seed_shares
 from labour_trust.trust.datasets import TRUST_DATASETS
-from labour_trust.trust.linkage import LinkageKey
 from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
 
 YEAR = month_range("2024-01:2024-12")

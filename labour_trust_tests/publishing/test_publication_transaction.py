@@ -16,6 +16,7 @@ from deltalake import DeltaTable
 from fastapi.testclient import TestClient
 
 from labour_trust.definitions import build_definitions
+from labour_trust.defs.resources import AuditTrail, PublicationStore
 from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.disclosure.engine import apply_policy
 from labour_trust.disclosure.export import write_csv
@@ -30,7 +31,6 @@ from labour_trust.governance.restricted import (
 from labour_trust.governance.sharing_server import create_app
 from labour_trust.governance.sharing_service import VERSION_HEADER
 from labour_trust.publishing.tables import PUBLISHED
-from labour_trust.resources import AuditTrail, PublicationStore
 from labour_trust_tests.conftest import TEST_MONTHS
 from labour_trust_tests.disclosure.test_engine import _mixed
 

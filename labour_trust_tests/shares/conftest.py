@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from labour_trust.demo.s3 import MotoServer
 from labour_trust.shares import s3
-from labour_trust.shares.moto import MotoServer
 from labour_trust.shares.storage import S3Settings
 from labour_trust_tests.shares.fault_proxy import FaultProxy
 

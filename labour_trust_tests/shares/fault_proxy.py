@@ -2,7 +2,7 @@
 
 boto3 talks to it over real sockets, so retries, timeouts and error parsing are botocore's
 own. It runs in a thread of the test process, which is fine for boto3 (pure Python, the GIL
-is released on socket I/O); deltalake must not be pointed at it (see shares/moto.py).
+is released on socket I/O); deltalake must not be pointed at it (see demo/s3.py).
 """
 
 from __future__ import annotations

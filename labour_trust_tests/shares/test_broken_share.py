@@ -11,18 +11,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from labour_trust.feeds.departments import PAYE_RTI, UC_CLAIMANTS
-from labour_trust.operations.status import share_status
-from labour_trust.resources import PointerIOManager, ShareStore
-from labour_trust.shares.commit_log import ShareCursor, read_changes
-from labour_trust.shares.faults import CorruptCommit, ShareNotFound
-from labour_trust.shares.pinned import ShareReadError, month_fingerprints, open_share
-from labour_trust.shares.sensor import (
+from labour_trust.defs.resources import PointerIOManager, ShareStore
+from labour_trust.defs.sensors import (
     VERSION_TAG,
     SensorCursor,
     build_share_sensor,
     build_shares_sensor,
 )
+from labour_trust.feeds.departments import PAYE_RTI, UC_CLAIMANTS
+from labour_trust.operations.status import share_status
+from labour_trust.shares.commit_log import ShareCursor, read_changes
+from labour_trust.shares.faults import CorruptCommit, ShareNotFound
+from labour_trust.shares.pinned import ShareReadError, month_fingerprints, open_share
 from labour_trust_tests.shares.delta_share import MONTHS, commit_name, publish_year
 
 SHARE = "hmrc/paye_rti"

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from labour_trust.demo.s3 import free_port
 from labour_trust.shares import s3
 from labour_trust.shares.commit_log import ShareChanges, read_changes
 from labour_trust.shares.faults import (
@@ -19,7 +20,6 @@ from labour_trust.shares.faults import (
     ShareThrottled,
     ShareUnreachable,
 )
-from labour_trust.shares.moto import free_port
 from labour_trust.shares.storage import S3Settings
 from labour_trust_tests.shares.delta_share import (
     MONTHS,

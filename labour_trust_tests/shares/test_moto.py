@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
+from labour_trust.demo.s3 import MotoServer
 from labour_trust.shares import s3
-from labour_trust.shares.moto import MotoServer
 from labour_trust_tests.s3_server import s3_endpoint, settings_for
 
 

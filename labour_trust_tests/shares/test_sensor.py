@@ -10,15 +10,15 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from labour_trust.feeds.spec import FeedSpec
-from labour_trust.partitions import MONTHLY
-from labour_trust.shares.sensor import (
+from labour_trust.defs.partitions import MONTHLY
+from labour_trust.defs.sensors import (
     SCHEMA_CHANGE_TAG,
     VERSION_TAG,
     SensorCursor,
     build_share_sensor,
     run_key,
 )
+from labour_trust.feeds.spec import FeedSpec
 from labour_trust.shares.storage import S3Settings
 from labour_trust_tests.shares.delta_share import MONTHS, month_table, publish, publish_year
 
@@ -32,7 +32,6 @@ SPEC = FeedSpec(
     rows_per_month=4,
 )
 FEED_KEY = dg.AssetKey(SPEC.asset_key_path)
-DYNAMIC = dg.DynamicPartitionsDefinition(name="month")
 
 
 def _defs(sensor: dg.SensorDefinition, partitions: dg.PartitionsDefinition) -> dg.Definitions:
@@ -115,27 +114,6 @@ def test_fault_keeps_cursor_and_change_is_reported_once(
     assert isinstance(tick(sensor, defs, instance, result.cursor), dg.SkipReason)
 
 
-def test_dynamic_partitions_are_added_once(tmp_path: Path, instance: dg.DagsterInstance) -> None:
-    uri = str(tmp_path / "share")
-    publish_year(uri, months=MONTHS[:2])
-    sensor = build_share_sensor(SPEC, None, lambda: (uri, None), partitions_def=DYNAMIC)
-    defs = _defs(sensor, DYNAMIC)
-    first = tick(sensor, defs, instance, None)
-    assert isinstance(first, dg.SensorResult)
-    [add] = first.dynamic_partitions_requests
-    assert isinstance(add, dg.AddDynamicPartitionsRequest)
-    assert (add.partitions_def_name, list(add.partition_keys)) == ("month", list(MONTHS[:2]))
-    instance.add_dynamic_partitions("month", list(add.partition_keys))  # as the daemon does
-
-    publish(uri, "2024-02", seed=1)
-    publish(uri, "2024-03", seed=1)
-    second = tick(sensor, defs, instance, first.cursor)
-    assert isinstance(second, dg.SensorResult)
-    assert [r.partition_key for r in second.run_requests] == ["2024-02", "2024-03"]
-    [add] = second.dynamic_partitions_requests
-    assert list(add.partition_keys) == ["2024-03"]  # 2024-02 is already a partition
-
-
 def test_months_not_yet_partitions_wait(tmp_path: Path, instance: dg.DagsterInstance) -> None:
     uri = str(tmp_path / "share")
     publish_year(uri, months=("2023-12", "2024-01", "2999-01"))
@@ -208,19 +186,3 @@ def test_s3_share_sensor(
     second = tick(sensor, defs, instance, first.cursor)
     assert isinstance(second, dg.SensorResult)
     assert [r.run_key for r in second.run_requests] == ["dwp/uc_claimants@4:2024-02"]
-
-
-def test_job_target(tmp_path: Path, instance: dg.DagsterInstance) -> None:
-    uri = str(tmp_path / "share")
-    publish_year(uri, months=MONTHS[:1])
-
-    @dg.asset(key=FEED_KEY, partitions_def=MONTHLY)
-    def feed() -> None: ...
-
-    job = dg.define_asset_job("feed_job", selection=[feed])
-    sensor = build_share_sensor(SPEC, job, lambda: (uri, None))
-    defs = dg.Definitions(assets=[feed], jobs=[job], sensors=[sensor])
-    result = tick(sensor, defs, instance, None)
-    assert isinstance(result, dg.SensorResult)
-    assert result.run_requests[0].asset_selection is None
-    assert defs.resolve_sensor_def(sensor.name).job_name == "feed_job"

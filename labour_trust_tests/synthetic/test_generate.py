@@ -18,11 +18,11 @@ from labour_trust.feeds.departments import (
     PAYE_RTI,
     UC_CLAIMANTS,
 )
+from labour_trust.feeds.linkage import NINO_PATTERN, TOKEN_PATTERN, LinkageKey
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.reference.geography import lad_codes
 from labour_trust.synthetic import generate_month, month_range
 from labour_trust.synthetic.tokens import hmac_hex, ninos
-from labour_trust.trust.linkage import NINO_PATTERN, TOKEN_PATTERN, LinkageKey
 
 KEY = LinkageKey(b"test-linkage-key-0123456789")
 SCALE = 0.001

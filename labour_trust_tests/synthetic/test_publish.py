@@ -11,10 +11,10 @@ import pytest
 from deltalake import DeltaTable
 
 from labour_trust.feeds.departments import BUSINESS_POPULATION, FEEDS, PAYE_RTI, UC_CLAIMANTS
+from labour_trust.feeds.linkage import LinkageKey
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.shares.storage import share_uri
 from labour_trust.synthetic import generate_month, publish_month, republish_month, seed_shares
-from labour_trust.trust.linkage import LinkageKey
 
 KEY = LinkageKey(b"test-linkage-key-0123456789")
 SCALE = 0.001
@@ -121,7 +121,7 @@ def test_correction_needs_a_revision(root: str) -> None:
 def test_publish_to_s3(tmp_path: Path) -> None:
     """A share on S3 (moto's standalone server): same commits, same content."""
     boto3 = pytest.importorskip("boto3")
-    from labour_trust.shares.moto import MotoServer
+    from labour_trust.demo.s3 import MotoServer
 
     with MotoServer() as server:
         settings = server.settings

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from labour_trust.feeds.departments import FEEDS, FEEDS_BY_NAME
+from labour_trust.months import param_offset
 from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES, compute
-from labour_trust.trust.months import param_offset
 from labour_trust_tests.trust import test_datasets_handmade as handmade
 from labour_trust_tests.trust.feeds_fixture import connect
 
@@ -74,8 +74,8 @@ def test_lineage_reads_without_dagster_plus():
     import dagster as dg
 
     from labour_trust.definitions import defs
+    from labour_trust.defs.trust import lineage_markdown
     from labour_trust.shares.pinned import SharePointer
-    from labour_trust.trust.factory import lineage_markdown
 
     graph = defs.resolve_asset_graph()
     for key in graph.materializable_asset_keys:

@@ -1,0 +1,103 @@
+"""`labour-trust bench --evaluation`: one cohort month built, matched and estimated.
+
+Seeds UC, PAYE and FE shares for the months one cohort month reads (look-back, m, every
+horizon) in a temporary folder, then times, in a fresh process so that its peak RSS is its
+own: building the analysis sample (DuckDB over the shares in place), the propensity model
+and matching, and the estimates.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from labour_trust.evaluation.spec import EvaluationSpec, load_evaluations
+
+BENCH_EVALUATION = "employability_course_claimants"
+
+
+def _months(spec: EvaluationSpec) -> tuple[str, list[str]]:
+    from labour_trust.months import month_index, month_label, month_range
+
+    first = month_index("2024-01")
+    cohort = month_label(first + spec.lookback_months)
+    last = month_label(first + spec.lookback_months + max(spec.horizons))
+    return cohort, month_range(f"2024-01:{last}")
+
+
+def _measure(root: str, spec_json: str, month: str, out) -> None:
+    from labour_trust.evaluation.cohort import build_sample, connect_shares
+    from labour_trust.evaluation.estimate import evaluate
+
+    spec = EvaluationSpec.model_validate_json(spec_json)
+    started = time.perf_counter()
+    sample = build_sample(connect_shares(root), spec, month)
+    built = time.perf_counter()
+    result = evaluate(sample.table, sample.available, spec, month)
+    done = time.perf_counter()
+    out.put(
+        {
+            "treated": result.treated,
+            "pool": result.pool,
+            "matched_treated": result.matched_treated,
+            "sample_seconds": built - started,
+            "estimate_seconds": done - built,
+            "seconds": done - started,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+            "balanced": result.balanced,
+        }
+    )
+
+
+def bench_evaluation(
+    scale: float,
+    workdir: Path | None = None,
+    *,
+    spec: EvaluationSpec | None = None,
+    seed: int = 20240101,
+    uptake: float = 1.0,
+    print_results: bool = True,
+) -> dict[str, object]:
+    """Seed the shares one cohort month needs at ``scale`` (``uptake``: the simulated
+    programme's, raised for a usable cohort at a tiny scale), then time that month's
+    evaluation (sample, match, estimate) and its peak RSS in a child process."""
+    from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
+    from labour_trust.feeds.linkage import LinkageKey
+    from labour_trust.synthetic import SkillsProgramme, seed_shares
+
+    spec = spec or load_evaluations()[BENCH_EVALUATION]
+    month, months = _months(spec)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        root = str(Path(tmp) / "shares")
+        started = time.perf_counter()
+        seed_shares(
+            root,
+            months,
+            scale=scale,
+            seed=seed,
+            key=LinkageKey(b"bench-linkage-key-not-a-secret"),
+            feeds=[UC_CLAIMANTS, PAYE_RTI, FE_LEARNERS],
+            skills=SkillsProgramme(uptake=uptake),
+        )
+        seeded = time.perf_counter() - started
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        child = context.Process(target=_measure, args=(root, spec.model_dump_json(), month, queue))
+        child.start()
+        result = queue.get()
+        child.join()
+    result |= {"scale": scale, "month": month, "months_seeded": len(months), "seed_seconds": seeded}
+    if print_results:
+        print(
+            f"evaluation {spec.name}, cohort month {month}, scale {scale} "
+            f"({len(months)} months seeded in {seeded:.1f} s)\n"
+            f"  treated {result['treated']:,}, pool {result['pool']:,}, "
+            f"matched {result['matched_treated']:,}\n"
+            f"  sample {result['sample_seconds']:.2f} s, match and estimate "
+            f"{result['estimate_seconds']:.2f} s, total {result['seconds']:.2f} s\n"
+            f"  peak RSS {result['peak_rss_gb']:.2f} GB"
+        )
+    return result

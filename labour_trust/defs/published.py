@@ -1,0 +1,396 @@
+"""The month's published tables as one Dagster step: joint disclosure control, blocking
+SDC checks, Delta output.
+
+`published_month` month m reads every `trust.<name>` of m from the warehouse and protects
+them as one problem (`publishing/joint.protect_month`): every view of every table, the
+relations between tables (the same people counted in two tables, subsets ≤ their sets) and
+the release consumers already hold for m. Contributor values behind the magnitudes are read
+at exactly the feed versions each trust month was computed from. Every disclosure check
+then runs on what would be published, the LP audit jointly over all tables and the earlier
+release (`joint.audit_month`). A failed check writes nothing: the previous good release of
+every table stays published.
+
+If all pass, each table's month is published as a transaction whose commit point is the
+audit entry:
+
+1. read the agreement register (a broken register fails the run with nothing written);
+2. under the table's publication lock, undo any earlier unreleased version, then write the
+   month to the Delta table `<published root>/<name>` (a new version, not yet served);
+3. append the `publication` audit entry naming that version and the one it replaces;
+4. release the version (`<table>/_released.json`) — only now do the sharing server and the
+   restricted copies see it;
+5. expose it: the warehouse table `published.<name>`, the human-facing CSV ('c' suppressed,
+   'z' not applicable; written atomically) and the restricted copies — the assets
+   `exports/<name>` and `restricted/<name>`, whose checks read back what was written
+   (`defs/consumer_copies.py`).
+
+If the audit append fails, the version is never released and the next run rolls it back
+and publishes again, so a publication and its audit record exist together or not at all.
+"""
+
+import hashlib
+from collections.abc import Iterator, Mapping
+
+import dagster as dg
+import pyarrow as pa
+from dagster_duckdb import DuckDBResource
+
+from labour_trust.defs.automation import follow_upstream
+from labour_trust.defs.consumer_copies import (
+    consumer_check_specs,
+    consumer_specs,
+    export_results,
+    restricted_results,
+)
+from labour_trust.defs.partitions import MONTHLY, monthly_check
+from labour_trust.defs.resources import AuditTrail, PublicationStore, ShareStore
+from labour_trust.defs.trust import pinned_connection
+from labour_trust.disclosure import (
+    SDC_CHECKS,
+    AuditReport,
+    CheckResult,
+    DisclosurePolicy,
+    SdcResult,
+    Violation,
+    write_csv,
+)
+from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.governance.agreements import AgreementRegister
+from labour_trust.months import month_params
+from labour_trust.publishing.joint import audit_month, protect_month
+from labour_trust.publishing.protect import verify
+from labour_trust.publishing.tables import PUBLISHED, PublishedTable
+from labour_trust.shares.pinned import SharePointer
+from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
+from labour_trust.warehouse import read_month, write_month
+
+PUBLISHED_CLASSIFICATION = "OFFICIAL"
+# Bump when disclosure control changes what a month publishes: every month shows as unsynced.
+PUBLISH_CODE_VERSION = "sdc-2"
+
+
+def published_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["published", name])
+
+
+def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
+    dataset = TRUST_DATASETS[table.name]
+    trust_key = dg.AssetKey(["trust", table.name])
+    return dg.AssetSpec(
+        key=published_key(table.name),
+        # The lineage table in the description too: the open-source UI renders descriptions
+        # on the asset page, while markdown metadata sits behind a "show" button.
+        description=f"{dataset.description}\n\nPublished under disclosure control, protected "
+        f"together with the month's other published tables.\n\n**Lineage**\n\n"
+        f"{_lineage_markdown(table)}",
+        group_name="published",
+        partitions_def=MONTHLY,
+        deps=[trust_key],
+        owners=["team:labour-trust"],
+        kinds={"delta", "duckdb"},
+        tags={"classification": PUBLISHED_CLASSIFICATION},
+        metadata={
+            "dagster/column_schema": _column_schema(table),
+            "dagster/column_lineage": _lineage(table, trust_key),
+            "lineage": dg.MetadataValue.md(_lineage_markdown(table)),
+            "dagster/table_name": f"published.{table.name}",
+            # As registered when the code location loaded; each run records the current list.
+            "agreements": ", ".join(agreements) or "none",
+        },
+        automation_condition=follow_upstream(),
+        code_version=PUBLISH_CODE_VERSION,
+    )
+
+
+def build_published_month(
+    publications: PublicationStore, tables: Mapping[str, PublishedTable] = PUBLISHED
+) -> dg.AssetsDefinition:
+    """All published tables of a month as one step: one protection problem over every table,
+    its breakdowns, the relations between tables and the release consumers already hold."""
+
+    @dg.multi_asset(
+        name="published_month",
+        specs=[
+            *[_spec(t, publications.agreements_for(t.name)) for t in tables.values()],
+            *[
+                spec
+                for t in tables.values()
+                for spec in consumer_specs(t, PUBLISH_CODE_VERSION, _column_schema(t))
+            ],
+        ],
+        check_specs=[
+            *[
+                monthly_check(name, published_key(t), text)
+                for t in tables
+                for name, text in SDC_CHECKS.items()
+            ],
+            *[c for t in tables.values() for c in consumer_check_specs(t)],
+        ],
+        partitions_def=MONTHLY,
+        can_subset=False,  # one problem: a table alone would drop its relations to the others
+    )
+    def published_month(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBResource,
+        shares: ShareStore,
+        publications: PublicationStore,
+        audit: AuditTrail,
+    ) -> Iterator:
+        month = context.partition_key
+        policy = publications.policy()
+        rows = {name: read_month(warehouse, "trust", name, month) for name in tables}
+        contributors = {
+            name: _contributors(t, month, _trust_sources(context, name, shares), shares)
+            for name, t in tables.items()
+        }
+        previous = {
+            name: old
+            for name in tables
+            if (old := publications.released_month(name, month)) is not None
+        }
+        results = protect_month(rows, policy, contributors, previous, published=tables)
+        final = {name: result.table for name, result in results.items()}
+        joint = audit_month(final, policy, previous, published=tables)
+        checks = {
+            name: [
+                *verify(results[name], t, policy, contributors[name]),
+                _joint_check(joint, name),
+            ]
+            for name, t in tables.items()
+        }
+        failed = {n: [c.check for c in cs if not c.passed] for n, cs in checks.items()}
+        failed = {n: f for n, f in failed.items() if f}
+        if failed:
+            for name in tables:
+                yield from _check_results(name, month, checks[name], results[name].loss, policy)
+            audit.append("publication.blocked", month=month, tables=failed)
+            raise dg.Failure(
+                description=f"Disclosure checks failed for the published tables of {month}:\n"
+                + "\n".join(c.message for cs in checks.values() for c in cs if not c.passed),
+            )
+        # The register before anything is written: a broken register must leave no trace.
+        register = publications.register()
+        released = {
+            name: _publish(context, publications, audit, register, policy, name, results[name])
+            for name in tables
+        }
+        restricted = publications.refresh_restricted_copies(register)
+        for name, (version, previous_version, agreements) in released.items():
+            result = results[name]
+            # Released and recorded: now expose it everywhere else.
+            write_month(warehouse, "published", name, month, result.table)
+            csv = write_csv(result, publications.csv_path(name, month))
+            copies = [c for c in restricted if c.table == name]
+            yield dg.MaterializeResult(
+                asset_key=published_key(name),
+                metadata={
+                    "month": month,
+                    "dagster/row_count": result.table.num_rows,
+                    "delta_uri": dg.MetadataValue.path(publications.uri(name)),
+                    "delta_version": version,
+                    "replaces_version": previous_version,
+                    "csv": dg.MetadataValue.path(str(csv)),
+                    "policy_version": policy.version,
+                    "agreements": ", ".join(agreements) or "none",
+                    "restricted_copies": len(copies),
+                    **_loss_metadata(result.loss),
+                    **{f"joint_{k}": v for k, v in results.metadata().items() if v is not None},
+                    "joint_audit_cells_attacked": joint.cells_attacked,
+                    "joint_audit_seconds": round(joint.seconds, 3),
+                },
+            )
+            # Checks after their materialisation, so that they belong to it (see feeds).
+            yield from _check_results(name, month, checks[name], result.loss, policy)
+            # What consumers receive, checked as written (lineage ends where they read).
+            yield from export_results(name, month, result, csv)
+            yield from restricted_results(name, month, copies, result.table.column_names)
+
+    return published_month
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    publications: PublicationStore,
+    audit: AuditTrail,
+    register: AgreementRegister,
+    policy: DisclosurePolicy,
+    name: str,
+    result: SdcResult,
+) -> tuple[int, int | None, list[str]]:
+    """The transaction: write a new Delta version, append its audit entry (the commit
+    point), release it. Returns the version, the one it replaces, and the agreements."""
+    month = context.partition_key
+    agreements = publications.agreements_for(name, register)
+    uri = publications.uri(name)
+    with publications.lock(name):
+        recovered = publications.recover(name, audit.published_versions)
+        if recovered in ("rolled back", "rolled forward"):
+            context.log.warning(f"published/{name}: unreleased version {recovered}")
+        previous = publications.released_version(name)
+        version = publications.write(name, month, result.table)
+        table_id = publications.table_id(name)
+        try:
+            audit.append(
+                "publication",
+                table=name,
+                month=month,
+                delta_version=version,
+                replaces_version=previous,
+                delta_uri=uri,
+                delta_table_id=table_id,
+                content_sha256=content_hash(result.table),
+                rows=result.table.num_rows,
+                policy_version=policy.version,
+                agreements=agreements,
+            )
+        except Exception as exc:
+            # Not released: consumers keep `previous`; the next run rolls this back.
+            raise dg.Failure(
+                description=f"published/{name} {month}: Delta version {version} "
+                f"was written but its audit entry could not be appended ({exc}), so it "
+                f"is not released (consumers still see version {previous}). Repair the "
+                "audit log (`labour-trust audit verify`) and rerun: the run republishes."
+            ) from exc
+        publications.release(name, version, table_id)
+    return version, previous, agreements
+
+
+def _trust_sources(
+    context: dg.AssetExecutionContext, name: str, shares: ShareStore
+) -> dict[str, dict[str, SharePointer]]:
+    """The feed versions the trust month was computed from (its `source_versions`), so that
+    contributor values come from exactly the data behind the rows being protected."""
+    key, month = dg.AssetKey(["trust", name]), context.partition_key
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+    ).records
+    if not records:
+        raise dg.Failure(f"trust/{name} month {month} has not been materialised")
+    metadata = records[0].asset_materialization.metadata
+    out: dict[str, dict[str, SharePointer]] = {}
+    for source, version in metadata["source_versions"].value.items():
+        share, source_month = source.split("@")
+        pointer = SharePointer.pinned(
+            share, shares.uri(FEEDS_BY_NAME[share]), source_month, version
+        )
+        out.setdefault(VIEW_NAMES[share], {})[source_month] = pointer
+    return out
+
+
+def _joint_check(report: AuditReport, name: str) -> CheckResult:
+    """The joint audit's failures in one table, as that table's audit check."""
+    violations = [
+        Violation(f.table, f.column, f.cell, "protection", f.message)
+        for f in report.failures
+        if f.table == name
+    ]
+    return CheckResult("audit", name, not violations, violations[:20], len(violations))
+
+
+def content_hash(table: pa.Table) -> str:
+    """SHA-256 of the published month as Arrow IPC: the same rows in the same order and
+    schema give the same hash (the rows come from the warehouse ORDER BY ALL)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def _contributors(
+    table: PublishedTable,
+    month: str,
+    feeds: Mapping[str, SharePointer | dict[str, SharePointer]],
+    shares: ShareStore,
+) -> dict[str, pa.Table]:
+    """Contributor-level values of every magnitude, at the finest cells only (the engine
+    and the checks roll them up the hierarchy). Magnitudes sharing one SQL (mean and median
+    pay) are computed once."""
+    dataset = TRUST_DATASETS[table.name]
+    description = table.views[0].description
+    parents = sorted({v for d in description.dimensions for v in d.parent.values()})
+    hierarchical = [d.column for d in description.dimensions if d.parent]
+    finest = " AND ".join(f"{c} NOT IN (SELECT unnest($parents))" for c in hierarchical)
+    by_sql: dict[str, list[str]] = {}
+    for column, sql in dataset.contributor_sql.items():
+        by_sql.setdefault(sql, []).append(column)
+    out: dict[str, pa.Table] = {}
+    with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
+        for sql, columns in by_sql.items():
+            query = f"SELECT * FROM ({sql}) WHERE {finest or 'true'}"
+            params = {**month_params(sql, month), "parents": parents}
+            rows = con.sql(query, params=params).to_arrow_table()
+            out.update(dict.fromkeys(columns, rows))
+    return out
+
+
+def _check_results(
+    table: str, month: str, checks: list[CheckResult], loss, policy: DisclosurePolicy
+) -> Iterator[dg.AssetCheckResult]:
+    by_name: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        by_name.setdefault(check.check, []).append(check)
+    for name in SDC_CHECKS:
+        results = by_name.get(name, [])
+        failed = [c for c in results if not c.passed]
+        yield dg.AssetCheckResult(
+            asset_key=published_key(table),
+            check_name=name,
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(c.message for c in failed) or None,
+            metadata={
+                "month": month,
+                "violations": sum(c.total_violations for c in failed),
+                "policy_version": policy.version,
+                **_loss_metadata(loss),
+            },
+        )
+
+
+def _loss_metadata(loss) -> dict[str, object]:
+    return {
+        "cells": loss.cells,
+        "cells_primary": loss.primary,
+        "cells_secondary": loss.secondary,
+        "cells_rounded": loss.rounded,
+        "suppressed_value_share": float(loss.suppressed_value_share),
+    }
+
+
+def published_columns(table: PublishedTable) -> list[str]:
+    """The trust dataset's columns less those used by disclosure control only."""
+    hidden = set(table.views[0].description.hidden_columns)
+    return [c.name for c in TRUST_DATASETS[table.name].column_specs if c.name not in hidden]
+
+
+def _column_schema(table: PublishedTable) -> dg.TableSchema:
+    specs = {c.name: c for c in TRUST_DATASETS[table.name].column_specs}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, str(specs[name].type), description=specs[name].description)
+            for name in published_columns(table)
+        ]
+    )
+
+
+def _lineage_markdown(table: PublishedTable) -> str:
+    """Published column ← trust column ← feed columns, for the open-source UI."""
+    feeds = TRUST_DATASETS[table.name].lineage
+    lines = ["| column | from trust column | from feed columns |", "|---|---|---|"]
+    for column in published_columns(table):
+        sources = ", ".join(f"{share}.{c}" for share, c in feeds.get(column, []))
+        lines.append(f"| {column} | trust/{table.name}.{column} | {sources} |")
+    return "\n".join(lines)
+
+
+def _lineage(table: PublishedTable, trust_key: dg.AssetKey) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        deps_by_column={
+            c: [dg.TableColumnDep(asset_key=trust_key, column_name=c)]
+            for c in published_columns(table)
+        }
+    )
+
+
+def build_published_assets(publications: PublicationStore) -> list[dg.AssetsDefinition]:
+    return [build_published_month(publications)]

@@ -1,0 +1,249 @@
+"""Resources, in one place: where shares live, the trust warehouse, feed pointers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.dataset as pds
+from dagster_duckdb import DuckDBResource
+from deltalake import DeltaTable, write_deltalake
+
+from labour_trust.disclosure import DisclosurePolicy
+from labour_trust.feeds.spec import FeedSpec
+from labour_trust.files import atomic_write, exclusive_lock
+from labour_trust.governance.agreements import AgreementRegister
+from labour_trust.governance.audit_log import AuditLog
+from labour_trust.settings import trust_home
+from labour_trust.shares.pinned import SharePointer, open_share
+from labour_trust.shares.storage import share_uri, storage_options_for
+
+SHARES_ENV = "LABOUR_TRUST_SHARES"
+PUBLISHED_ENV = "LABOUR_TRUST_PUBLISHED"
+
+
+def shares_root(home: Path | None = None) -> str:
+    """Department shares: LABOUR_TRUST_SHARES (a folder or s3://bucket/prefix) or HOME/shares."""
+    return os.environ.get(SHARES_ENV) or str((home or trust_home()) / "shares")
+
+
+class ShareStore(dg.ConfigurableResource):
+    """Where the department shares live: a local folder or an S3 prefix (read in place)."""
+
+    root: str
+
+    def uri(self, spec: FeedSpec) -> str:
+        return share_uri(self.root, spec.department, spec.table)
+
+    def storage_options(self) -> dict[str, str] | None:
+        return storage_options_for(self.root)
+
+    def open(self, spec: FeedSpec, version: int | None = None) -> DeltaTable:
+        return open_share(spec.name, self.uri(spec), version, self.storage_options())
+
+
+class PointerIOManager(dg.ConfigurableIOManager):
+    """Stores each feed partition's SharePointer as a small JSON file — never the data."""
+
+    base_dir: str
+
+    def _path(self, key: dg.AssetKey, partition: str) -> Path:
+        return Path(self.base_dir, *key.path, f"{partition}.json")
+
+    def handle_output(self, context: dg.OutputContext, obj: SharePointer) -> None:
+        path = self._path(context.asset_key, context.partition_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, obj.to_json())  # a reader sees the old pointer or the new one
+
+    def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer]:
+        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        months = context.asset_partition_keys
+        if months == [context.partition_key]:  # the same month: it must have been checked
+            if (pointer := self.read(key, months[0])) is None:
+                raise dg.Failure(f"{'/'.join(key.path)} month {months[0]} has no checked pointer")
+            return pointer
+        # Look-ahead / look-back inputs: months not published yet are simply absent.
+        return {m: p for m in months if (p := self.read(key, m)) is not None}
+
+    def read(self, key: dg.AssetKey, month: str) -> SharePointer | None:
+        path = self._path(key, month)
+        return SharePointer.from_json(path.read_text()) if path.exists() else None
+
+
+class PublicationStore(dg.ConfigurableResource):
+    """Where published tables go (Delta, in place for Delta Sharing), the disclosure policy,
+    the agreement register and the audit log.
+
+    A publication is a transaction whose commit point is its audit entry (see the
+    published asset): under `lock(name)`, `recover` → `write` → audit append → `release`.
+    Consumers see only the released version (`governance/restricted.py`).
+    """
+
+    home: str
+    root: str  # a folder or s3://bucket/prefix
+
+    def uri(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}"
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One publication of a table at a time (across processes on this host): Delta
+        versions are cumulative, so a version must be released or rolled back before the
+        next one is written on top of it."""
+        with exclusive_lock(Path(self.home, "locks", f"published-{name}.lock")):
+            yield
+
+    def table_id(self, name: str) -> str:
+        uri = self.uri(name)
+        return DeltaTable(uri, storage_options=storage_options_for(uri)).metadata().id
+
+    def recover(self, name: str, audited: Callable[[str, str], set[int]]) -> str:
+        """Before a write: make the newest Delta version the released one, or roll it back.
+
+        `audited(uri, table_id)` gives the versions with a `publication` audit entry. A
+        newer, unreleased version whose audit entry exists (the run stopped between audit
+        and release) is released — the audit log is the commit point; one without an entry
+        is undone (restored to the released version, or emptied if nothing was released),
+        so the next write never carries it into a released version. Returns what was done.
+        """
+        from labour_trust.governance.restricted import read_release, write_release
+
+        uri = self.uri(name)
+        options = storage_options_for(uri)
+        release = read_release(uri)
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            if not release.managed or release.version is not None:
+                write_release(uri, None, None)  # managed from the first write: none released
+            return "new"
+        table = DeltaTable(uri, storage_options=options)
+        head, table_id = table.version(), table.metadata().id
+        if not release.managed:
+            # Published before release records existed: what was served stays served.
+            write_release(uri, head, table_id, recovered="baseline")
+            return "baseline"
+        same_table = release.table_id in (None, table_id)
+        if same_table and release.version == head:
+            return "clean"
+        if head in audited(uri, table_id):
+            write_release(uri, head, table_id, recovered="audited")
+            return "rolled forward"
+        if same_table and release.version is not None:
+            table.restore(release.version)
+        else:
+            table.delete()  # nothing of this table was ever released
+        return "rolled back"
+
+    def write(self, name: str, month: str, table: pa.Table) -> int:
+        """Replace one month of the published Delta table; returns the new version (not yet
+        released: consumers keep the previous release until `release`)."""
+        uri = self.uri(name)
+        write_deltalake(
+            uri,
+            table,
+            mode="overwrite",
+            predicate=f"month = '{month}'",
+            partition_by=["month"],
+            storage_options=storage_options_for(uri),
+        )
+        return DeltaTable(uri, storage_options=storage_options_for(uri)).version()
+
+    def release(self, name: str, version: int, table_id: str) -> None:
+        """Let consumers see `version` (call only after its audit entry is appended)."""
+        from labour_trust.governance.restricted import write_release
+
+        write_release(self.uri(name), version, table_id)
+
+    def released_version(self, name: str) -> int | None:
+        from labour_trust.governance.restricted import read_release
+
+        return read_release(self.uri(name)).version
+
+    def released_month(self, name: str, month: str) -> pa.Table | None:
+        """The month as consumers hold it (the released version), or None if never released."""
+        version = self.released_version(name)
+        if version is None:
+            return None
+        uri = self.uri(name)
+        table = DeltaTable(uri, version=version, storage_options=storage_options_for(uri))
+        rows = table.to_pyarrow_dataset().to_table(filter=pds.field("month") == month)
+        return rows if rows.num_rows else None
+
+    def csv_path(self, name: str, month: str) -> Path:
+        return Path(self.home, "exports", name, f"{name}_{month}.csv")
+
+    def policy(self) -> DisclosurePolicy:
+        """HOME/disclosure_policy.yaml if present, else the policy's defaults."""
+        path = Path(self.home, "disclosure_policy.yaml")
+        return DisclosurePolicy.from_yaml(path) if path.exists() else DisclosurePolicy()
+
+    def register(self) -> AgreementRegister:
+        """HOME/agreements.yaml, else the shipped demo register read in place: reading the
+        register (as loading the definitions does) never writes into the home."""
+        path = Path(self.home, "agreements.yaml")
+        if path.exists():
+            return AgreementRegister.load(path)
+        demo = resources.files("labour_trust.governance").joinpath("demo_agreements.yaml")
+        with resources.as_file(demo) as source:
+            return AgreementRegister.load(Path(source))
+
+    def agreements_for(self, name: str, register: AgreementRegister | None = None) -> list[str]:
+        register = register or self.register()
+        return [a.id for a in register.agreements() if a.grant(name) is not None]
+
+    def refresh_restricted_copies(self, register: AgreementRegister | None = None) -> list:
+        """Region- and column-limited grants are served from physically restricted copies
+        (a pre-signed URL hands over a whole file): bring them up to date now, not on the
+        first consumer request. Copies follow released versions only."""
+        from labour_trust.governance.restricted import materialise_restricted_tables
+        from labour_trust.governance.sharing_service import default_restricted_root
+
+        restricted = default_restricted_root(self.root, Path(self.home))
+        register = register or self.register()
+        return materialise_restricted_tables(self.root, register, restricted)
+
+
+class AuditTrail(dg.ConfigurableResource):
+    """The hash-chained audit log: publications, blocked publications, failed checks."""
+
+    path: str
+
+    def append(self, event: str, **details: object) -> dict[str, object]:
+        return AuditLog(Path(self.path), actor="labour-trust").append(event, **details)
+
+    def published_versions(self, uri: str, table_id: str) -> set[int]:
+        """Delta versions of the table at `uri` with a `publication` entry. Entries written
+        before `delta_uri` / `delta_table_id` were recorded match on the table name."""
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        versions: set[int] = set()
+        for entry in AuditLog(Path(self.path)).entries():
+            details = entry.get("details") or {}
+            if (
+                entry.get("event") == "publication"
+                and details.get("table") == name
+                and details.get("delta_uri", uri) == uri
+                and details.get("delta_table_id", table_id) == table_id
+                and isinstance(details.get("delta_version"), int)
+            ):
+                versions.add(details["delta_version"])
+        return versions
+
+
+def published_root(home: Path) -> str:
+    return os.environ.get(PUBLISHED_ENV) or str(home / "published")
+
+
+def build_resources(home: Path) -> dict[str, object]:
+    return {
+        "shares": ShareStore(root=shares_root(home)),
+        "publications": PublicationStore(home=str(home), root=published_root(home)),
+        "audit": AuditTrail(path=str(home / "audit.log")),
+        # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
+        # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
+        "warehouse": DuckDBResource(database=str(home / "warehouse.duckdb")),
+        "pointer_io_manager": PointerIOManager(base_dir=str(home / "pointers")),
+    }

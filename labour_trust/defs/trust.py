@@ -1,0 +1,246 @@
+"""Trust datasets as Dagster assets: DuckDB SQL over Arrow scans of the pinned feed versions.
+
+Each dataset reads the feed months its SQL needs (look-ahead and look-back are partition
+mappings), computes in an in-memory DuckDB over the shares read in place, then replaces its
+month in the warehouse table `trust.<name>`. The warehouse file has one writer at a time:
+`labour_trust.warehouse.write_month` takes a cross-process writer lock for that short write
+only, so months of different datasets compute in parallel and queue just for the write.
+"""
+
+import hashlib
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pds
+from dagster_duckdb import DuckDBResource
+
+from labour_trust.defs.automation import follow_upstream
+from labour_trust.defs.partitions import MONTHLY
+from labour_trust.defs.resources import ShareStore
+from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.feeds.linkage_check import linkage_key_conflict
+from labour_trust.months import shift_month
+from labour_trust.reference import lad_table
+from labour_trust.shares.pinned import SharePointer, open_share
+from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
+from labour_trust.trust.spec import TrustDataset
+from labour_trust.warehouse import write_month  # also re-exported for older imports
+
+TRUST_CLASSIFICATION = "OFFICIAL-SENSITIVE"
+TRUST_OWNERS = ["team:labour-trust"]
+
+
+def feed_partition_mapping(offsets: tuple[int, ...]) -> dg.PartitionMapping:
+    """Month m reads feed months m+min(offsets) … m+max(offsets)."""
+    if offsets == (0,):
+        return dg.IdentityPartitionMapping()
+    with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is "beta"
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.TimeWindowPartitionMapping(
+            start_offset=min(offsets),
+            end_offset=max(offsets),
+            # m+6 beyond the last partition: the dataset is provisional, not an error.
+            allow_nonexistent_upstream_partitions=True,
+        )
+
+
+def column_lineage(dataset: TrustDataset) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [
+                dg.TableColumnDep(
+                    asset_key=dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path),
+                    column_name=feed_column,
+                )
+                for share, feed_column in deps
+            ]
+            for column, deps in dataset.lineage.items()
+        }
+    )
+
+
+def lineage_markdown(
+    dataset: TrustDataset, versions: Mapping[str, Mapping[str, int]] | None = None
+) -> str:
+    """ "column ← feed columns" as a markdown table a steward can read in the open-source UI
+    (which does not draw `dagster/column_lineage`); with `versions` (share → month → pinned
+    Delta version), each feed also names the versions this month read."""
+    lines = ["| column | from feed columns |", "|---|---|"]
+    for column, deps in dataset.lineage.items():
+        sources = ", ".join(f"{share}.{feed_column}" for share, feed_column in deps)
+        lines.append(f"| {column} | {sources} |")
+    if versions:
+        lines += ["", "| share | month | pinned Delta version |", "|---|---|---|"]
+        for share, months in sorted(versions.items()):
+            lines += [f"| {share} | {m} | {v} |" for m, v in sorted(months.items())]
+    return "\n".join(lines)
+
+
+def trust_column_schema(dataset: TrustDataset) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, str(c.type), description=c.description)
+            for c in dataset.column_specs
+        ]
+    )
+
+
+def feed_inputs(dataset: TrustDataset) -> dict[str, dg.AssetIn]:
+    """The feed pointers of the months the dataset reads, named as its SQL views."""
+    return {
+        VIEW_NAMES[share]: dg.AssetIn(
+            key=FEEDS_BY_NAME[share].asset_key_path,
+            partition_mapping=feed_partition_mapping(offsets),
+        )
+        for share, offsets in dataset.month_offsets.items()
+    }
+
+
+def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
+    ins = feed_inputs(dataset)
+
+    @dg.asset(
+        key=["trust", dataset.name],
+        # Lineage in the description too: the UI shows it on the asset page (see published).
+        description=f"{dataset.description}\n\n**Lineage**\n\n{lineage_markdown(dataset)}",
+        group_name="trust",
+        partitions_def=MONTHLY,
+        ins=ins,
+        owners=TRUST_OWNERS,
+        kinds={"duckdb", "sql"},
+        tags={"classification": TRUST_CLASSIFICATION},
+        metadata={
+            "dagster/column_schema": trust_column_schema(dataset),
+            "dagster/column_lineage": column_lineage(dataset),
+            "lineage": dg.MetadataValue.md(lineage_markdown(dataset)),
+            "dagster/table_name": f"trust.{dataset.name}",
+            "dimensions": ", ".join(dataset.dimensions),
+        },
+        automation_condition=trust_automation(dataset),
+        code_version=code_version(dataset),
+    )
+    def trust_dataset(
+        context: dg.AssetExecutionContext,
+        shares: ShareStore,
+        warehouse: DuckDBResource,
+        **feeds: SharePointer | dict[str, SharePointer],
+    ) -> dg.MaterializeResult:
+        month = context.partition_key
+        pinned = {view: _by_month(p) for view, p in feeds.items()}
+        conflict = linkage_key_conflict(
+            [p for months in pinned.values() for p in months.values()], linked_as=month
+        )
+        if conflict:  # tokens of two keys never match: linking them would lose everyone
+            raise dg.Failure(description=f"trust/{dataset.name} {conflict}")
+        with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
+            table = compute(con, dataset, month)
+        write_month(warehouse, "trust", dataset.name, month, table)
+        return dg.MaterializeResult(metadata=_result_metadata(dataset, month, table, pinned))
+
+    return trust_dataset
+
+
+def code_version(dataset: TrustDataset) -> str:
+    """Changes when the dataset's SQL changes, so its months show as unsynced and rerun."""
+    text = "\n".join([dataset.sql, *sorted(dataset.contributor_sql.values())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
+    other_months = [
+        dg.AssetKey(FEEDS_BY_NAME[share].asset_key_path)
+        for share, offsets in dataset.month_offsets.items()
+        if 0 not in offsets
+    ]
+    return follow_upstream(other_months)
+
+
+def _by_month(
+    pointers: SharePointer | Mapping[str, SharePointer],
+) -> Mapping[str, SharePointer]:
+    return {pointers.month: pointers} if isinstance(pointers, SharePointer) else pointers
+
+
+@contextmanager
+def pinned_connection(
+    dataset: TrustDataset,
+    month: str,
+    feeds: Mapping[str, SharePointer | Mapping[str, SharePointer]],
+    storage_options: dict | None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with each feed's needed months registered, read in place at
+    their pinned versions, under the view names the dataset SQL uses."""
+    con = duckdb.connect()
+    try:
+        for share, offsets in dataset.month_offsets.items():
+            view = VIEW_NAMES[share]
+            months = {shift_month(month, o) for o in offsets}
+            pinned = _by_month(feeds[view]) if view in feeds else {}
+            pointers = [p for m, p in pinned.items() if m in months]
+            con.register(view, _feed_dataset(share, pointers, storage_options))
+        con.register(LAD_LOOKUP_VIEW, lad_table())
+        yield con
+    finally:
+        con.close()
+
+
+def _feed_dataset(
+    share: str, pointers: list[SharePointer], storage_options: dict | None
+) -> pds.Dataset:
+    """One dataset over the files of every pinned month (each at its own pinned version).
+
+    Not a union of filtered datasets: pyarrow refuses to union filtered datasets, which is
+    what a look-ahead input with two months present (m+3 and m+6) needs."""
+    spec = FEEDS_BY_NAME[share]
+    paths: list[str] = []
+    partitions: list[pds.Expression] = []
+    first: pds.FileSystemDataset | None = None
+    for pointer in sorted(pointers, key=lambda p: p.month):
+        dataset = open_share(share, pointer.uri, pointer.version, storage_options)
+        dataset = dataset.to_pyarrow_dataset()
+        first = first or dataset
+        for fragment in dataset.get_fragments(filter=pds.field("month") == pointer.month):
+            paths.append(fragment.path)
+            partitions.append(fragment.partition_expression)
+    if first is None or not paths:  # e.g. m+6 not published yet: an empty feed
+        return pds.dataset(spec.schema.empty_table())
+    return pds.FileSystemDataset.from_paths(
+        paths,
+        schema=first.schema,
+        format=first.format,
+        filesystem=first.filesystem,
+        partitions=partitions,
+    )
+
+
+def _result_metadata(
+    dataset: TrustDataset,
+    month: str,
+    table: pa.Table,
+    pinned: Mapping[str, Mapping[str, SharePointer]],
+) -> dict[str, object]:
+    sources = {
+        f"{p.share}@{m}": p.version for view in pinned.values() for m, p in sorted(view.items())
+    }
+    versions: dict[str, dict[str, int]] = {}
+    for view in pinned.values():
+        for m, p in view.items():
+            versions.setdefault(p.share, {})[m] = p.version
+    metadata: dict[str, object] = {
+        "dagster/row_count": table.num_rows,
+        "month": month,
+        "source_versions": dg.MetadataValue.json(sources),
+        "lineage": dg.MetadataValue.md(lineage_markdown(dataset, versions)),
+        "dagster/table_name": f"trust.{dataset.name}",
+    }
+    if "provisional" in table.column_names:
+        metadata["provisional"] = bool(pa.compute.any(table["provisional"]).as_py())
+    return metadata
+
+
+def build_trust_assets(datasets: Mapping[str, TrustDataset]) -> list[dg.AssetsDefinition]:
+    return [build_trust_asset(d) for d in datasets.values()]
