@@ -1,13 +1,19 @@
-"""Shared fixtures: small synthetic shares seeded once per session, copied per test."""
+"""Shared fixtures: small synthetic shares seeded once per session, copied per test; a local
+S3 (moto_server) for the tests that ask for one."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from labour_trust.demo.s3 import MotoServer
 from labour_trust.feeds.linkage import LinkageKey
+from labour_trust.shares import s3
+from labour_trust.shares.storage import S3Settings
 
 TEST_MONTHS = ["2024-01", "2024-02"]
 TEST_SCALE = 0.002
@@ -39,3 +45,27 @@ def home(tmp_path, monkeypatch, seeded_shares, linkage_key) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.setenv("LABOUR_TRUST_LINKAGE_KEY", linkage_key.secret.decode())
     return home
+
+
+# S3: one moto_server subprocess per session (started only if a test asks), a bucket per test.
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(moto: MotoServer) -> S3Settings:
+    return moto.settings
+
+
+@pytest.fixture
+def bucket(s3_settings: S3Settings) -> str:
+    name = f"share-{uuid.uuid4().hex[:12]}"
+    s3.ensure_bucket(s3.client_for(s3_settings), name, s3_settings.region)
+    return name
+
+
+@pytest.fixture
+def s3_uri(bucket: str) -> str:
+    return f"s3://{bucket}/dwp/uc_claimants"

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
+from pandera.backends.pyarrow.register import register_pyarrow_backends
 from pandera.errors import SchemaErrorReason, SchemaErrors
 
 from labour_trust.feeds.key_fingerprints import BatchFingerprints, KeyFingerprints, fingerprint
@@ -41,6 +42,11 @@ from labour_trust.reference import lad_codes
 from labour_trust.shares.commit_log import open_log
 from labour_trust.shares.faults import ShareUnavailable
 from labour_trust.shares.pinned import ShareReadError, iter_month_batches, month_fingerprints
+
+# pandera registers (and imports) its backends on the first validation; do it here, in the
+# importing thread: batches are validated in worker threads, and concurrent first imports
+# race ("partially initialized module").
+register_pyarrow_backends()
 
 MAX_POSITIONS = 5
 # feeds.linkage.NINO_PATTERN in any case and with any whitespace between its characters,

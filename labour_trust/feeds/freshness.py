@@ -1,4 +1,10 @@
-"""Freshness: each department publishes month m by a set day of month m+1."""
+"""Freshness: each department publishes month m by a set day of month m+1.
+
+Read from the share itself, not from Dagster's freshness tools: `FreshnessPolicy` judges
+when an asset was last materialised (a correction of an old month would count as fresh),
+and `build_time_partition_freshness_checks` is superseded in Dagster 1.13. The question a
+steward asks is whether the department's month m arrived by its publication day.
+"""
 
 from __future__ import annotations
 

@@ -19,8 +19,7 @@ Conventions shared by the four datasets (the column descriptions repeat them):
 - Person counts are their own contributor counts (each person counted once per cell);
   event counts (FE starts/achievements) and magnitudes carry ``<col>_contributors``;
   ``dataset.contributor_columns`` maps every count and magnitude to its contributors, and
-  :func:`contributors` / :func:`contributor_summary` give contributor-level values for the
-  dominance rules.
+  ``dataset.contributor_sql`` gives contributor-level values for the dominance rules.
 - Margins labelled 'Total' (SIC section, subject, level) count distinct persons: a person
   in two sections counts in each and once in Total, so Total ≤ the sum of the sections.
   Areas and claimant groups ('all' = sum of the age bands, of the sexes…) are additive.
@@ -28,8 +27,6 @@ Conventions shared by the four datasets (the column descriptions repeat them):
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -38,7 +35,6 @@ from labour_trust.feeds.departments import FEEDS
 from labour_trust.months import month_params
 from labour_trust.trust import claimant_outcomes, local_labour_market, sector_view, skills_outcomes
 from labour_trust.trust.spec import Column, TrustDataset
-from labour_trust.trust.stages import INLINED, STAGES, stage_sql
 
 if TYPE_CHECKING:  # the registry alone (dataset names, schemas) needs no DuckDB
     import duckdb
@@ -50,9 +46,6 @@ __all__ = [
     "Column",
     "TrustDataset",
     "compute",
-    "compute_many",
-    "contributor_summary",
-    "contributors",
 ]
 
 TRUST_DATASETS: dict[str, TrustDataset] = {
@@ -82,62 +75,3 @@ def compute(con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: 
     """The dataset's rows for partition month ``month`` ('YYYY-MM'), in its declared schema."""
     ds = _dataset(dataset)
     return _run(con, ds.sql, month).cast(ds.schema)
-
-
-def compute_many(
-    con: duckdb.DuckDBPyConnection, datasets: Iterable[TrustDataset | str], month: str
-) -> dict[str, pa.Table]:
-    """Several datasets for one month on one connection. Stages two or more of them share
-    (the PAYE month m per-person aggregate, for local_labour_market and sector_view) are
-    computed once into temporary tables, saving a scan and the largest aggregation of the
-    largest feed; results are identical to :func:`compute`."""
-    selected = [_dataset(d) for d in datasets]
-    uses = Counter(stage for ds in selected for stage in ds.stages)
-    shared = [stage for stage in STAGES if uses[stage] > 1 and stage not in INLINED]
-    done: frozenset[str] = frozenset()
-    try:
-        for stage in shared:
-            sql = stage_sql(stage, done)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {sql}", month_params(sql, month))
-            done |= {stage}
-        return {ds.name: _run(con, ds.sql_given(done), month).cast(ds.schema) for ds in selected}
-    finally:
-        for stage in done:
-            con.execute(f"DROP TABLE IF EXISTS temp.{stage}")
-
-
-def contributors(
-    con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: str
-) -> dict[str, pa.Table]:
-    """Magnitude column → one row per (cell, contributor): the dataset's dimension columns
-    and ``value`` (the contributor's pay, or an enterprise's employment), for dominance
-    rules. A contributor to a LAD cell appears again under its region and the UK.
-
-    At national scale these tables are large (a row per employed person per area level);
-    :func:`contributor_summary` aggregates them in DuckDB instead.
-    """
-    ds = _dataset(dataset)
-    return {col: _run(con, sql, month) for col, sql in ds.contributor_sql.items()}
-
-
-def contributor_summary(
-    con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: str, top: int = 2
-) -> dict[str, pa.Table]:
-    """Magnitude column → one row per non-empty cell: dimension columns, ``contributors``,
-    ``total`` (sum of values) and ``top_values`` (the ``top`` largest values, descending):
-    all that the p% and (n, k) dominance rules need, without shipping contributor rows.
-    """
-    ds = _dataset(dataset)
-    dims = ", ".join(ds.dimensions)
-    out = {}
-    for col, sql in ds.contributor_sql.items():
-        summary = f"""
-            SELECT {dims}, count(*) AS contributors,
-                   CAST(sum(CAST(value AS DECIMAL(38, 2))) AS DOUBLE) AS total,
-                   max(value, {int(top)}) AS top_values
-            FROM ({sql}) AS c
-            GROUP BY {dims}
-            ORDER BY {dims}
-        """
-        out[col] = _run(con, summary, month)
-    return out

@@ -61,11 +61,7 @@ class TrustDataset:
     @property
     def sql(self) -> str:
         """The dataset's query, self-contained; month parameters ``$month``… ."""
-        return self.sql_given()
-
-    def sql_given(self, given: frozenset[str] = frozenset()) -> str:
-        """The query, reading the stages in ``given`` from existing tables of that name."""
-        return f"{with_clause(self.stages, self.ctes, given)}\n{self.select}"
+        return f"{with_clause(self.stages, self.ctes)}\n{self.select}"
 
     @property
     def contributor_sql(self) -> dict[str, str]:

@@ -1,9 +1,6 @@
 """Stages: intermediate relations that more than one dataset computes from the same feed month.
 
-A dataset's SQL includes the stages it uses as CTEs, so it runs on its own. When several
-datasets are computed together (:func:`labour_trust.trust.datasets.compute_many`), a stage
-they share is computed once into a temporary table of the same name and left out of their
-WITH clauses: the PAYE month m is then aggregated per person once, not twice.
+A dataset's SQL includes the stages it uses as CTEs, so it runs on its own.
 """
 
 from __future__ import annotations
@@ -45,12 +42,6 @@ STAGES: dict[str, str] = {
     GROUP BY person_token""",
 }
 
-STAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "paye_jobs": (),
-    "paye_person": ("paye_jobs",),
-}
-
-
 # Stages DuckDB should inline rather than materialise when several CTEs read them: copying
 # tens of millions of job rows (64-character tokens) costs more than scanning them again.
 INLINED: frozenset[str] = frozenset({"paye_jobs"})
@@ -61,21 +52,7 @@ def _cte(name: str) -> str:
     return f"{name} AS {hint}({STAGES[name]}\n)"
 
 
-def with_clause(stages: tuple[str, ...], ctes: str, given: frozenset[str] = frozenset()) -> str:
-    """``WITH`` the stages not ``given`` (already tables), then the dataset's own CTEs."""
-    parts = [_cte(name) for name in stages if name not in given]
+def with_clause(stages: tuple[str, ...], ctes: str) -> str:
+    """``WITH`` the stages, then the dataset's own CTEs."""
+    parts = [_cte(name) for name in stages]
     return "WITH " + ",\n".join([*parts, ctes.strip()])
-
-
-def stage_sql(name: str, given: frozenset[str] = frozenset()) -> str:
-    """The stage's query, with any dependencies not ``given`` as CTEs."""
-    missing = _closure(name) - given - {name}
-    ctes = [_cte(dep) for dep in STAGES if dep in missing]
-    return ("WITH " + ",\n".join(ctes) + "\n" if ctes else "") + STAGES[name]
-
-
-def _closure(name: str) -> set[str]:
-    out = {name}
-    for dep in STAGE_DEPENDENCIES[name]:
-        out |= _closure(dep)
-    return out

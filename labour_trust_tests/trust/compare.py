@@ -7,6 +7,8 @@ from collections import defaultdict
 
 import pyarrow as pa
 
+from labour_trust.months import month_params
+
 
 def same(a: object, b: object) -> bool:
     if a is None or b is None:
@@ -30,6 +32,15 @@ def assert_rows_equal(actual: pa.Table, expected: list[dict], dims: tuple[str, .
         if not same(a[col], e[col])
     ]
     assert not mismatches, f"{len(mismatches)} mismatches, e.g. {mismatches[:5]}"
+
+
+def contributors(con, dataset, month: str) -> dict[str, pa.Table]:
+    """Magnitude column → one row per (cell, contributor) from the dataset's contributor SQL
+    (what the publish step's dominance rules read)."""
+    return {
+        column: con.sql(sql, params=month_params(sql, month)).to_arrow_table()
+        for column, sql in dataset.contributor_sql.items()
+    }
 
 
 def contributor_cells(table: pa.Table, dims: tuple[str, ...]) -> dict[tuple, list[float]]:

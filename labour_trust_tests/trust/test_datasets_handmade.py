@@ -8,12 +8,13 @@ import datetime as dt
 import pytest
 
 from labour_trust.reference.geography import UK_CODE
-from labour_trust.trust.datasets import TRUST_DATASETS, compute, contributor_summary, contributors
+from labour_trust.trust.datasets import TRUST_DATASETS, compute
 from labour_trust_tests.trust import oracle
 from labour_trust_tests.trust.compare import (
     assert_cells_equal,
     assert_rows_equal,
     contributor_cells,
+    contributors,
 )
 from labour_trust_tests.trust.feeds_fixture import connect, token
 
@@ -170,20 +171,6 @@ def test_every_figure_matches_the_oracle(con, name, month):
     actual = contributors(con, ds, month)
     for col, cells in expected_contributors(FEEDS, month).items():
         assert_cells_equal(contributor_cells(actual[col], ds.dimensions), cells)
-
-
-@pytest.mark.parametrize("name", list(TRUST_DATASETS))
-def test_contributor_summary_matches_contributor_rows(con, name):
-    ds = TRUST_DATASETS[name]
-    rows = contributors(con, ds, "2024-02")
-    for col, summary in contributor_summary(con, ds, "2024-02", top=2).items():
-        cells = contributor_cells(rows[col], ds.dimensions)
-        got = {tuple(r[d] for d in ds.dimensions): r for r in summary.to_pylist()}
-        assert set(got) == set(cells)
-        for key, values in cells.items():
-            assert got[key]["contributors"] == len(values)
-            assert got[key]["total"] == pytest.approx(sum(values))
-            assert got[key]["top_values"] == sorted(values, reverse=True)[:2]
 
 
 @pytest.mark.parametrize("name", list(TRUST_DATASETS))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from labour_trust.trust.datasets import TRUST_DATASETS, compute, contributors
+from labour_trust.trust.datasets import TRUST_DATASETS, compute
 from labour_trust_tests.trust import oracle
 from labour_trust_tests.trust.compare import (
     assert_cells_equal,
     assert_rows_equal,
     contributor_cells,
+    contributors,
 )
 from labour_trust_tests.trust.feeds_fixture import connect, random_feeds
 
