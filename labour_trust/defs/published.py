@@ -50,6 +50,7 @@ from labour_trust.disclosure import (
     AuditReport,
     CheckResult,
     DisclosurePolicy,
+    PolicyError,
     SdcResult,
     Violation,
     write_csv,
@@ -66,14 +67,14 @@ from labour_trust.warehouse import read_month, write_month
 
 PUBLISHED_CLASSIFICATION = "OFFICIAL"
 # Bump when disclosure control changes what a month publishes: every month shows as unsynced.
-PUBLISH_CODE_VERSION = "sdc-2"
+PUBLISH_CODE_VERSION = "sdc-3"
 
 
 def published_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["published", name])
 
 
-def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
+def _spec(table: PublishedTable, agreements: list[str], policy: DisclosurePolicy) -> dg.AssetSpec:
     dataset = TRUST_DATASETS[table.name]
     trust_key = dg.AssetKey(["trust", table.name])
     return dg.AssetSpec(
@@ -90,7 +91,7 @@ def _spec(table: PublishedTable, agreements: list[str]) -> dg.AssetSpec:
         kinds={"delta", "duckdb"},
         tags={"classification": PUBLISHED_CLASSIFICATION},
         metadata={
-            "dagster/column_schema": _column_schema(table),
+            "dagster/column_schema": _column_schema(table, policy),
             "dagster/column_lineage": _lineage(table, trust_key),
             "lineage": dg.MetadataValue.md(_lineage_markdown(table)),
             "dagster/table_name": f"published.{table.name}",
@@ -107,15 +108,16 @@ def build_published_month(
 ) -> dg.AssetsDefinition:
     """All published tables of a month as one step: one protection problem over every table,
     its breakdowns, the relations between tables and the release consumers already hold."""
+    policy = _catalog_policy(publications)
 
     @dg.multi_asset(
         name="published_month",
         specs=[
-            *[_spec(t, publications.agreements_for(t.name)) for t in tables.values()],
+            *[_spec(t, publications.agreements_for(t.name), policy) for t in tables.values()],
             *[
                 spec
                 for t in tables.values()
-                for spec in consumer_specs(t, PUBLISH_CODE_VERSION, _column_schema(t))
+                for spec in consumer_specs(t, PUBLISH_CODE_VERSION, _column_schema(t, policy))
             ],
         ],
         check_specs=[
@@ -363,14 +365,30 @@ def published_columns(table: PublishedTable) -> list[str]:
     return [c.name for c in TRUST_DATASETS[table.name].column_specs if c.name not in hidden]
 
 
-def _column_schema(table: PublishedTable) -> dg.TableSchema:
+def _column_schema(table: PublishedTable, policy: DisclosurePolicy) -> dg.TableSchema:
+    """The trust column's meaning, then how it is published (rounding, suppression)."""
     specs = {c.name: c for c in TRUST_DATASETS[table.name].column_specs}
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, str(specs[name].type), description=specs[name].description)
+            dg.TableColumn(
+                name,
+                str(specs[name].type),
+                description=" ".join(
+                    filter(None, [specs[name].description, table.publication_rule(name, policy)])
+                ),
+            )
             for name in published_columns(table)
         ]
     )
+
+
+def _catalog_policy(publications: PublicationStore) -> DisclosurePolicy:
+    """The home's policy for the catalog's column notes; a broken policy file must not stop
+    the code location loading (the publish step reports it), so the defaults stand in."""
+    try:
+        return publications.policy()
+    except PolicyError:
+        return DisclosurePolicy()
 
 
 def _lineage_markdown(table: PublishedTable) -> str:

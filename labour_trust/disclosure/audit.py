@@ -605,9 +605,7 @@ class _AttackerModel:
             below, above = base // 2, base - 1 - base // 2
             return max(value - below, float(p.threshold)), value + above
         unit = self.description.unit_of(column)
-        step = {"earnings": p.earnings_rounding, "percentage": p.percentage_rounding}.get(
-            unit or "", 0.0
-        )
+        step = p.rounding_step(unit) or 0.0
         return max(value - step / 2, 0.0), value + step / 2
 
     def _equations(

@@ -228,9 +228,7 @@ def check_magnitudes(
                 )
             continue
         stats = _dominance_stats(source, description, policy.nk_n)
-        step = {"earnings": policy.earnings_rounding, "percentage": policy.percentage_rounding}.get(
-            magnitude.unit
-        )
+        step = policy.rounding_step(magnitude.unit)
         for row, value in enumerate(values):
             if value is None:
                 continue

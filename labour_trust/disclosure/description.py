@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 STATISTICS = ("sum", "mean", "median", "quantile", "other")
-UNITS = ("earnings", "percentage", "value")
+UNITS = ("earnings", "percentage", "share", "employment", "value")
 # Named hierarchies a YAML description can refer to instead of listing 374 codes.
 
 
@@ -150,7 +150,9 @@ class Magnitude:
 
 @dataclass(frozen=True)
 class Derived:
-    """A value computed from other measures of the same row (a rate, a share)."""
+    """A value computed from other measures of the same row (a rate, a share). A ``share``
+    (a fraction 0–1) names its (numerator, denominator); it is published as the ratio of
+    their published values."""
 
     column: str
     sources: tuple[str, ...]
@@ -160,6 +162,10 @@ class Derived:
         object.__setattr__(self, "sources", tuple(self.sources))
         if not self.sources:
             raise DescriptionError(f"derived column {self.column!r} names no sources")
+        if self.unit == "share" and len(self.sources) != 2:
+            raise DescriptionError(
+                f"derived share {self.column!r} needs (numerator, denominator) as sources"
+            )
         if self.unit not in UNITS:
             raise DescriptionError(
                 f"derived column {self.column!r}: unit must be one of {UNITS}, got {self.unit!r}"

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from labour_trust.disclosure import audit as audit_module
 from labour_trust.disclosure.cells import Grid, build_grid
-from labour_trust.disclosure.description import TableDescription
+from labour_trust.disclosure.description import Derived, TableDescription
 from labour_trust.disclosure.policy import DisclosurePolicy
 from labour_trust.disclosure.primary import count_primaries, magnitude_primaries
 from labour_trust.disclosure.repair import REPAIR_ROUNDS, RepairRecord, repair
@@ -43,6 +43,7 @@ from labour_trust.disclosure.rounding import (
     count_bounds,
     magnitude_bounds,
     round_counts,
+    round_step,
     round_steps,
 )
 from labour_trust.disclosure.secondary import (
@@ -322,9 +323,7 @@ def _criteria(grid: Grid, policy: DisclosurePolicy) -> dict[str, Criterion]:
 
 def unit_step(unit: str | None, policy: DisclosurePolicy) -> float | None:
     """The rounding step of a magnitude unit (None = not rounded)."""
-    return {"earnings": policy.earnings_rounding, "percentage": policy.percentage_rounding}.get(
-        unit or ""
-    )
+    return policy.rounding_step(unit)
 
 
 @dataclass
@@ -400,7 +399,7 @@ def _column_outcomes(
             )
     for derived in description.derived:
         outcomes[derived.column] = _derived(
-            table, derived.column, derived.sources, outcomes, unit_step(derived.unit, policy)
+            table, derived, outcomes, unit_step(derived.unit, policy)
         )
     return outcomes
 
@@ -422,15 +421,13 @@ def _non_additive(
 
 
 def _derived(
-    table: pa.Table,
-    column: str,
-    sources: tuple[str, ...],
-    outcomes: dict[str, _Outcome],
-    step: float | None,
+    table: pa.Table, derived: Derived, outcomes: dict[str, _Outcome], step: float | None
 ) -> _Outcome:
     """Suppressed wherever a source is: a rate next to its denominator gives back its
-    numerator."""
-    values = table.column(column).to_pylist()
+    numerator. A share is recomputed from its published (rounded) numerator and denominator:
+    a precise share of the true counts would undo their rounding."""
+    values = table.column(derived.column).to_pylist()
+    sources = derived.sources
     outcome = _Outcome([], [], [], integer=False)
     for row, value in enumerate(values):
         hidden = any(outcomes[s].status[row] in SUPPRESSED for s in sources if s in outcomes)
@@ -439,8 +436,11 @@ def _derived(
         elif hidden:
             outcome.add(None, SECONDARY, "derived")
         else:
-            pub = float(round_steps(np.array([value]), step)[0])
-            outcome.add(pub, PUBLISHED if pub == value else ROUNDED, "")
+            if derived.unit == "share":
+                numerator, denominator = (outcomes[s].values[row] for s in sources)
+                value = numerator / denominator if denominator else value
+            pub = round_step(value, step) if step else float(value)
+            outcome.add(pub, PUBLISHED if pub == values[row] else ROUNDED, "")
     return outcome
 
 

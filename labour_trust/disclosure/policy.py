@@ -12,6 +12,7 @@ fall back to a default)::
     count_rounding_base: 5
     earnings_rounding: 100
     percentage_rounding: 0.1
+    employment_rounding: 10
     p_percent: 10
     nk_n: 2
     nk_k: 90
@@ -43,7 +44,8 @@ class DisclosurePolicy(BaseModel):
     - ``threshold``: counts 0 < n < threshold are suppressed; magnitudes need at least this
       many contributors.
     - ``count_rounding_base``: published counts are rounded (half up) to this base.
-    - ``earnings_rounding`` / ``percentage_rounding``: rounding step of magnitudes by unit.
+    - ``earnings_rounding`` / ``percentage_rounding`` / ``employment_rounding``: rounding
+      step of magnitudes by unit (pay, shares in percentage points, jobs).
     - ``p_percent``: p% rule — a sum is sensitive when the second-largest contributor could
       estimate the largest within p%: ``X - x1 - x2 < p/100 * x1``.
     - ``nk_n``, ``nk_k``: (n, k) dominance — sensitive when the n largest contributors hold
@@ -62,11 +64,12 @@ class DisclosurePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    version: str = Field("default-1", description="a non-empty string")
+    version: str = Field("default-2", description="a non-empty string")
     threshold: int = Field(10, ge=1, description="an integer >= 1")
     count_rounding_base: int = Field(5, ge=1, description="an integer >= 1 (1 = no rounding)")
     earnings_rounding: float = Field(100.0, gt=0, description="a number > 0")
     percentage_rounding: float = Field(0.1, gt=0, description="a number > 0")
+    employment_rounding: float = Field(10.0, gt=0, description="a number > 0")
     p_percent: float = Field(10.0, gt=0, lt=100, description="a number in (0, 100)")
     nk_n: int = Field(2, ge=1, description="an integer >= 1")
     nk_k: float = Field(90.0, gt=0, le=100, description="a number in (0, 100]")
@@ -84,6 +87,15 @@ class DisclosurePolicy(BaseModel):
             super().__init__(**data)
         except ValidationError as e:
             raise PolicyError(_describe(e, "disclosure policy")) from e
+
+    def rounding_step(self, unit: str | None) -> float | None:
+        """The rounding step of a magnitude's or derived value's unit (None: not rounded)."""
+        return {
+            "earnings": self.earnings_rounding,
+            "percentage": self.percentage_rounding,
+            "share": self.percentage_rounding / 100,  # a fraction: the same percentage points
+            "employment": self.employment_rounding,
+        }.get(unit or "")
 
     @field_validator("version")
     @classmethod

@@ -31,6 +31,7 @@ from labour_trust.disclosure import (
     ColumnGroup,
     Derived,
     Dimension,
+    DisclosurePolicy,
     Magnitude,
     TableDescription,
     uk_area_hierarchy,
@@ -75,6 +76,35 @@ class PublishedTable:
     # What an attacker knows beyond each view's additivity (see the module docstring).
     relations: tuple[Relation, ...] = ()
     unrelated: Mapping[str, str] = field(default_factory=dict)  # count column → why
+
+    def publication_rule(self, column: str, policy: DisclosurePolicy) -> str | None:
+        """How a published column is disclosure-controlled, in words (None: a label)."""
+        description = self.views[0].description
+        if column in self.counts:
+            return (
+                f"Rounded to the nearest {policy.count_rounding_base}; c where fewer than "
+                f"{policy.threshold} or suppressed to protect another cell."
+            )
+        unit = description.unit_of(column)
+        if unit is None:
+            return None
+        step = policy.rounding_step(unit)
+        precision = f"rounded to the nearest {step:g}" if step else "not rounded"
+        if unit == "share":
+            return (
+                f"A fraction (0–1) of the published counts, {precision} (0.1 percentage "
+                "points by default); c when either count is."
+            )
+        magnitude = next((m for m in description.magnitudes if m.column == column), None)
+        dominance = (
+            ", when dominated by its largest contributors"
+            if magnitude and magnitude.dominance
+            else ""
+        )
+        return (
+            f"{unit.capitalize()}, {precision}; c with fewer than {policy.threshold} "
+            f"contributors{dominance}, or to protect another cell."
+        )
 
     @property
     def counts(self) -> tuple[str, ...]:
@@ -148,7 +178,7 @@ def _sector_view() -> PublishedTable:
         counts=("employees", "new_hires", "hires_from_uc", "enterprises"),
         magnitudes=(
             Magnitude("median_pay", statistic="median", dominance=False),
-            Magnitude("enterprise_employment", statistic="sum", unit="value"),
+            Magnitude("enterprise_employment", statistic="sum", unit="employment"),
         ),
         contributor_counts=_contributors_of(name, ("median_pay", "enterprise_employment")),
     )
@@ -181,8 +211,8 @@ def _claimant_outcomes() -> PublishedTable:
             labels=(*AREA_LABELS, "group_type", "provisional"),
             counts=("cohort", "employed_m3", "employed_m6"),
             derived=(
-                Derived("share_employed_m3", ("employed_m3", "cohort")),
-                Derived("share_employed_m6", ("employed_m6", "cohort")),
+                Derived("share_employed_m3", ("employed_m3", "cohort"), unit="share"),
+                Derived("share_employed_m6", ("employed_m6", "cohort"), unit="share"),
             ),
             magnitudes=(Magnitude("median_pay_m6", statistic="median", dominance=False),),
             contributor_counts=_contributors_of(name, ("median_pay_m6",)),
@@ -248,7 +278,7 @@ def _skills_outcomes() -> PublishedTable:
         ),
         labels=(*AREA_LABELS, "provisional"),
         counts=("achievers", "employed_m6"),
-        derived=(Derived("share_employed_m6", ("employed_m6", "achievers")),),
+        derived=(Derived("share_employed_m6", ("employed_m6", "achievers"), unit="share"),),
         magnitudes=(Magnitude("median_pay_m6", statistic="median", dominance=False),),
         contributor_counts=_contributors_of(name, ("median_pay_m6",)),
     )

@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
+import pytest
 from deltalake import DeltaTable
 
 from labour_trust.definitions import build_definitions
@@ -53,6 +54,12 @@ def test_every_trust_dataset_is_published_safely(home):
             # Independently of the engine: no small cell, every count rounded to base 5.
             assert all(v == 0 or v >= POLICY.threshold for v in values), (name, column)
             assert all(v % POLICY.count_rounding_base == 0 for v in values), (name, column)
+        for derived in (d for v in table.views for d in v.description.derived):
+            numerator, denominator = derived.sources  # shares: of the published counts, 0.001
+            for row in published.select([derived.column, *derived.sources]).to_pylist():
+                if row[derived.column] is not None and row[denominator]:
+                    share = round(row[numerator] / row[denominator], 3)
+                    assert row[derived.column] == pytest.approx(share), (name, row)
         with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
             stored = con.sql(f"SELECT count(*) FROM published.{name}").fetchall()[0][0]
         assert stored == published.num_rows
@@ -62,6 +69,8 @@ def test_every_trust_dataset_is_published_safely(home):
         for e in result.get_asset_materialization_events()
         if e.asset_key.path[0] == "published"
     }
+    jobs = published_month(home, "sector_view")["enterprise_employment"].to_pylist()
+    assert all(v % POLICY.employment_rounding == 0 for v in jobs if v is not None)
     llm = materialised["local_labour_market"]
     assert llm["cells_primary"].value > 0  # small districts do give disclosure control work
     # One problem over all tables, audited jointly (with the release consumers hold).

@@ -8,6 +8,7 @@ from labour_trust.disclosure.cells import build_grid
 from labour_trust.disclosure.description import (
     ColumnGroup,
     Derived,
+    DescriptionError,
     Dimension,
     Magnitude,
     TableDescription,
@@ -190,7 +191,7 @@ def test_rounding_of_counts_earnings_and_percentages():
     assert out["D"]["n"] is None and out["D"]["rate"] is None  # rate gives n back
     assert result.rule_of("rate", area="D") == "derived"
     assert result.status_of("median_pay", area="E") == "not_applicable"
-    assert result.table.schema.metadata[METADATA_POLICY] == b"default-1"
+    assert result.table.schema.metadata[METADATA_POLICY] == b"default-2"
 
 
 def test_information_loss_summary():
@@ -334,3 +335,22 @@ def test_partly_missing_sums_are_refused():
     )
     with pytest.raises(DescriptionError, match="some cells of this sum are null"):
         apply_policy(table, area_description(parent, ["n"]), NO_ROUNDING)
+
+
+def test_a_share_is_the_ratio_of_its_published_counts():
+    """0.1 percentage points of the true counts would give back what rounding hid."""
+    d = TableDescription(
+        "shares",
+        (Dimension("area"),),
+        counts=("employed", "cohort"),
+        derived=(Derived("share", ("employed", "cohort"), unit="share"),),
+    )
+    table = pa.table(
+        {"area": ["A", "B"], "employed": [12, 0], "cohort": [33, 40], "share": [12 / 33, 0.0]}
+    )
+    out = {r["area"]: r for r in apply_policy(table, d, DisclosurePolicy()).table.to_pylist()}
+    assert (out["A"]["employed"], out["A"]["cohort"]) == (10, 35)
+    assert out["A"]["share"] == pytest.approx(0.286)  # 10 / 35, to 0.001
+    assert out["B"]["share"] == 0.0
+    with pytest.raises(DescriptionError, match="numerator, denominator"):
+        Derived("share", ("employed",), unit="share")
