@@ -321,11 +321,6 @@ def _criteria(grid: Grid, policy: DisclosurePolicy) -> dict[str, Criterion]:
     }
 
 
-def unit_step(unit: str | None, policy: DisclosurePolicy) -> float | None:
-    """The rounding step of a magnitude unit (None = not rounded)."""
-    return policy.rounding_step(unit)
-
-
 @dataclass
 class _Outcome:
     """Per-row published value, status and rule of one measure column."""
@@ -356,7 +351,7 @@ def _rounded_additive(
             r = round_counts(a.astype(np.int64), policy.count_rounding_base).astype(float)
             lo, hi = count_bounds(r, policy.count_rounding_base, policy.threshold)
         else:
-            step = unit_step(grid.description.unit_of(column), policy)
+            step = policy.rounding_step(grid.description.unit_of(column))
             r = round_steps(a, step)
             lo, hi = magnitude_bounds(r, step)
         rounded[:, c] = np.where(missing, np.nan, r)
@@ -395,11 +390,11 @@ def _column_outcomes(
                 table,
                 magnitude.column,
                 magnitude_rules[magnitude.column],
-                unit_step(magnitude.unit, policy),
+                policy.rounding_step(magnitude.unit),
             )
     for derived in description.derived:
         outcomes[derived.column] = _derived(
-            table, derived, outcomes, unit_step(derived.unit, policy)
+            table, derived, outcomes, policy.rounding_step(derived.unit)
         )
     return outcomes
 

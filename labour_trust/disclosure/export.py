@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from labour_trust.disclosure.engine import NOT_APPLICABLE, SUPPRESSED, SdcResult, unit_step
+from labour_trust.disclosure.engine import NOT_APPLICABLE, SUPPRESSED, SdcResult
 from labour_trust.files import atomic_write
 
 CONFIDENTIAL = "c"
@@ -35,7 +35,7 @@ def human_table(result: SdcResult) -> pa.Table:
         if name not in by_column:
             arrays.append(data)
             continue
-        step = unit_step(description.unit_of(name), result.policy)
+        step = result.policy.rounding_step(description.unit_of(name))
         arrays.append(
             pa.array(
                 [

@@ -40,7 +40,6 @@ from labour_trust.disclosure.engine import (
     _criteria,
     assemble,
     prepare,
-    unit_step,
 )
 from labour_trust.disclosure.policy import DisclosurePolicy
 from labour_trust.disclosure.repair import REPAIR_ROUNDS, RepairRecord, repair
@@ -402,5 +401,7 @@ def _old_interval(
     if column in description.counts:
         lo, hi = count_bounds(np.array([value]), policy.count_rounding_base, policy.threshold)
     else:
-        lo, hi = magnitude_bounds(np.array([value]), unit_step(description.unit_of(column), policy))
+        lo, hi = magnitude_bounds(
+            np.array([value]), policy.rounding_step(description.unit_of(column))
+        )
     return float(lo[0]), float(hi[0])
