@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     refresh = sub.add_parser("refresh", help="materialise missing or stale months, headless")
+    refresh.add_argument(
+        "--months",
+        help="backfill: re-run these months (YYYY-MM or YYYY-MM:YYYY-MM) even if up to date",
+    )
+    refresh.add_argument(
+        "--select",
+        default="*",
+        help="with --months: a Dagster asset selection, e.g. 'group:trust' (default: all)",
+    )
     refresh.set_defaults(func=cmd_refresh)
 
     status = sub.add_parser("status", help="shares, assets and failing checks")
@@ -77,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     lineage.add_argument("--month", help="YYYY-MM (default: the newest month computed)")
     lineage.add_argument("--json", action="store_true")
     lineage.set_defaults(func=cmd_lineage)
+
+    warehouse = sub.add_parser(
+        "warehouse", help="rebuild the analysts' DuckDB warehouse from the store's tables"
+    )
+    warehouse.add_argument(
+        "--database", type=Path, help="where to build it (default: HOME/warehouse.duckdb)"
+    )
+    warehouse.set_defaults(func=cmd_warehouse)
 
     bench = sub.add_parser("bench", help="speed and memory figures")
     bench.add_argument("--scale", type=float, default=1.0)
@@ -283,11 +300,23 @@ def _seed_and_serve(
     process = subprocess.Popen(command, env=env, start_new_session=True)
     if stop is not None:
         stop.group = process.pid
+    watcher = _spec_watcher(args)
     try:
         return process.wait()
     finally:
+        watcher.stopped.set()
         # Also after a normal exit: a child that outlived `dg dev` is still ours.
         _stop_group(process, STOP_GRACE_SECONDS)
+
+
+def _spec_watcher(args: argparse.Namespace):
+    """Reload the definitions when evaluations.yaml changes (see operations/reload.py)."""
+    from labour_trust.operations.reload import SpecWatcher
+
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    watcher = SpecWatcher(args.home, f"http://{host}:{args.port}/graphql")
+    watcher.start()
+    return watcher
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -364,9 +393,12 @@ def _share_exists(shares) -> bool:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    import dagster as dg
+
     from labour_trust.definitions import build_definitions
+    from labour_trust.months import month_range
     from labour_trust.operations.instance import embedded_instance
-    from labour_trust.operations.refresh import RunOutcome, refresh
+    from labour_trust.operations.refresh import RunOutcome, backfill, refresh
 
     log_path = args.home / "logs" / "refresh.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -381,13 +413,22 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     defs = build_definitions(args.home)
     with _quiet_dagster(log_path):
-        report = refresh(defs, embedded_instance(args.home), progress)
+        if args.months:
+            selection = dg.AssetSelection.from_string(args.select)
+            months = month_range(args.months)
+            report = backfill(defs, embedded_instance(args.home), months, selection, progress)
+        else:
+            report = refresh(defs, embedded_instance(args.home), progress)
     return _print_refresh_summary(report, log_path)
 
 
 def _print_refresh_summary(report, log_path: Path) -> int:
     for fault in report.share_faults:
         print(f"share not read: {fault}", file=sys.stderr)
+    if report.not_published:
+        print(
+            f"not requested, no department has published them yet: {_months(report.not_published)}"
+        )
     if report.failed_checks:
         print(f"\n{len(report.failed_checks)} blocking check(s) failed:", file=sys.stderr)
         for failure in report.failed_checks:
@@ -396,7 +437,7 @@ def _print_refresh_summary(report, log_path: Path) -> int:
         print(f"\n{len(report.failed_steps)} step(s) failed:", file=sys.stderr)
         for failure in report.failed_steps:
             print(f"  - {failure}", file=sys.stderr)
-    if not report.runs and report.ok:
+    if not report.runs and report.ok and not report.not_published:
         print("Everything is up to date: no month is missing, unsynced or failed.")
         return 0
     failed = sum(not r.success for r in report.runs)
@@ -482,6 +523,20 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         print(f"labour-trust lineage: {e}", file=sys.stderr)
         return 2
     print(json.dumps(chain, indent=2) if args.json else format_lineage(chain))
+    return 0
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    from labour_trust.defs.resources import warehouse_path
+    from labour_trust.settings import store_root
+    from labour_trust.store import Store
+    from labour_trust.warehouse import rebuild_warehouse, snapshot_path
+
+    database = args.database or warehouse_path(args.home)
+    counts = rebuild_warehouse(Store(store_root(args.home)).uri("tables"), database)
+    for table, rows in sorted(counts.items()):
+        print(f"{table}: {rows:,} rows")
+    print(f"built {database}; analysts open {snapshot_path(database)}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The Dagster code location: feeds, trust datasets, published tables, sensors, resources."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,25 @@ def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
         )
 
 
+EXECUTOR_ENV = "LABOUR_TRUST_EXECUTOR"
+
+
+def run_executor() -> dg.ExecutorDefinition:
+    """One process per run by default: month runs are small and many; parallelism comes from
+    concurrent runs (dagster.yaml; a pod per run with the K8sRunLauncher), and a step process
+    would cost more than its work. LABOUR_TRUST_EXECUTOR=multiprocess or k8s_job (a pod per
+    step, dagster-k8s) where steps are big enough to be worth it."""
+    name = os.environ.get(EXECUTOR_ENV, "in_process")
+    if name == "k8s_job":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    executors = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+    if name not in executors:
+        raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected in_process, multiprocess or k8s_job")
+    return executors[name]
+
+
 def build_definitions(home: Path) -> dg.Definitions:
     resources = build_resources(home)
     return dg.Definitions(
@@ -48,9 +68,7 @@ def build_definitions(home: Path) -> dg.Definitions:
             _automation_sensor(),
         ],
         resources=resources,
-        # One process per run: month runs are small and many; parallelism comes from
-        # concurrent runs (dagster.yaml), and a step process would cost more than its work.
-        executor=dg.in_process_executor,
+        executor=run_executor(),
     )
 
 

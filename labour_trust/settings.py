@@ -1,8 +1,9 @@
 """Where the trust keeps its state on this machine, and the few settings a home records.
 
-`settings.yaml` in the home holds what must outlive one command: the first data month (the
-partitions start there, so a home seeded with the last twelve months shows twelve full
-partitions, not years of empty ones). The environment overrides the file.
+`settings.yaml` in the store (the home folder by default) holds what must outlive one
+command: the first data month (the partitions start there, so a home seeded with the last
+twelve months shows twelve full partitions, not years of empty ones). The environment
+overrides the file.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from labour_trust.files import atomic_write
+from labour_trust.store import Store
 
 HOME_ENV = "LABOUR_TRUST_HOME"
+STORE_ENV = "LABOUR_TRUST_STORE"
 FIRST_MONTH_ENV = "LABOUR_TRUST_FIRST_MONTH"
 DEFAULT_FIRST_MONTH = "2024-01"
 
@@ -24,26 +26,38 @@ def trust_home() -> Path:
     return Path(os.environ.get(HOME_ENV, ".labour_trust")).resolve()
 
 
-def settings_path(home: Path) -> Path:
-    return home / "settings.yaml"
+def store_root(home: Path | None = None) -> str:
+    """Where the trust keeps its state (pointers, trust tables, publications, audit log,
+    register, exports): LABOUR_TRUST_STORE, a folder or s3://bucket/prefix, else the home
+    folder itself (the embedded default)."""
+    return os.environ.get(STORE_ENV) or str(home or trust_home())
+
+
+def is_embedded(home: Path | None = None) -> bool:
+    """True for the single-machine default: the store is a folder on this disk."""
+    return not store_root(home).startswith("s3://")
+
+
+SETTINGS_NAME = "settings.yaml"
 
 
 def read_settings(home: Path) -> dict[str, str]:
-    path = settings_path(home)
-    if not path.exists():
-        return {}
-    loaded = yaml.safe_load(path.read_text()) or {}
+    """The settings recorded in the home's store (STORE/settings.yaml)."""
+    store = Store(store_root(home))
+    text = store.read_text(SETTINGS_NAME)
+    loaded = yaml.safe_load(text or "") or {}
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        raise ValueError(
+            f"{store.uri(SETTINGS_NAME)}: expected a mapping of settings, "
+            f"got {type(loaded).__name__}"
+        )
     return {str(k): str(v) for k, v in loaded.items()}
 
 
 def write_settings(home: Path, **values: str) -> None:
-    """Merge ``values`` into the home's settings (atomically: a reader sees old or new)."""
+    """Merge ``values`` into the settings (replaced whole: a reader sees old or new)."""
     settings = {**read_settings(home), **values}
-    path = settings_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(settings, sort_keys=True))
+    Store(store_root(home)).write_text(SETTINGS_NAME, text=yaml.safe_dump(settings, sort_keys=True))
 
 
 def first_month(home: Path | None = None) -> str:

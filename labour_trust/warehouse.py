@@ -1,4 +1,8 @@
-"""The trust warehouse (`warehouse.duckdb`): one writer at a time, readers never in the way.
+"""The trust warehouse (`warehouse.duckdb`): an analysts' mirror of the trust's tables.
+
+The tables themselves are Delta tables in the store (`defs/resources.TrustTables`); on a
+machine that keeps a warehouse, each write is mirrored here, and `labour-trust warehouse`
+rebuilds it from the store. One writer at a time, readers never in the way.
 
 DuckDB lets one process open a database file for writing, and not while any other process
 has it open, even read-only. So:
@@ -64,7 +68,7 @@ def writer_lock(database: str | Path) -> Iterator[None]:
         yield
 
 
-def write_month(
+def mirror_month(
     warehouse: DuckDBResource,
     schema: str,
     name: str,
@@ -93,27 +97,35 @@ def write_month(
         _retry_locked(write, database, max_wait_seconds)
 
 
-def read_month(
-    warehouse: DuckDBResource,
-    schema: str,
-    name: str,
-    month: str,
-    *,
-    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
-) -> pa.Table:
-    """One month of `schema.name` from the live file: a short read-only open under the
-    writer lock (so no trust writer is mid-write, and an analyst's snapshot is irrelevant)."""
-    database = Path(warehouse.database)
+def rebuild_warehouse(tables_root: str, database: str | Path) -> dict[str, int]:
+    """Rebuild the warehouse from the store's Delta tables (`<schema>/<name>` under
+    `tables_root`, each at its newest version), then its snapshot; rows per table."""
+    from deltalake import DeltaTable
 
-    def read() -> pa.Table:
-        with duckdb.connect(str(database), read_only=True) as con:
-            return con.sql(
-                f"SELECT * FROM {schema}.{name} WHERE month = $month ORDER BY ALL",
-                params={"month": month},
-            ).to_arrow_table()
+    from labour_trust.shares.storage import storage_options_for
+    from labour_trust.store import Store
 
-    with writer_lock(database):
-        return _retry_locked(read, database, max_wait_seconds)
+    database = Path(database)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    store, counts = Store(tables_root), {}
+    with writer_lock(database), duckdb.connect(str(database)) as con:
+        for schema in store.folders():
+            for name in store.folders(schema):
+                uri = store.uri(schema, name)
+                options = storage_options_for(uri)
+                if not DeltaTable.is_deltatable(uri, storage_options=options):
+                    continue
+                con.register(
+                    "source", DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
+                )
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                con.execute(f"CREATE OR REPLACE TABLE {schema}.{name} AS FROM source")
+                con.unregister("source")
+                counts[f"{schema}.{name}"] = con.sql(
+                    f"SELECT count(*) FROM {schema}.{name}"
+                ).fetchall()[0][0]
+        _refresh_snapshot(con, database)
+    return counts
 
 
 def _refresh_snapshot(con: duckdb.DuckDBPyConnection, database: Path) -> None:

@@ -41,7 +41,8 @@ def home(tmp_path, monkeypatch, seeded_shares, linkage_key) -> Path:
     home = tmp_path / "home"
     shutil.copytree(seeded_shares, home / "shares")
     monkeypatch.setenv("LABOUR_TRUST_HOME", str(home))
-    monkeypatch.delenv("LABOUR_TRUST_SHARES", raising=False)
+    for name in ("LABOUR_TRUST_SHARES", "LABOUR_TRUST_STORE", "LABOUR_TRUST_PUBLISHED"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.setenv("LABOUR_TRUST_LINKAGE_KEY", linkage_key.secret.decode())
     return home

@@ -14,8 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labour_trust.cli import STOP_GRACE_SECONDS
+from labour_trust.evaluation import spec as spec_module
 
 STARTUP_TIMEOUT = 120.0  # two cores, shared: dg dev loads the definitions twice
 GONE_TIMEOUT = STOP_GRACE_SECONDS + 15.0
@@ -183,3 +185,49 @@ def test_sigterm_stops_the_demo_s3(home: Path, tmp_path: Path) -> None:
     wait_for(moto_running, process, tmp_path, "moto_server and seeding")
     tree = process_tree(process.pid)
     stop_and_check(process, tree, signal.SIGTERM, tmp_path, s3=True)
+
+
+def test_an_edited_evaluations_spec_is_loaded_without_a_restart(home: Path, tmp_path: Path) -> None:
+    """Adding an evaluation to evaluations.yaml adds its asset to the running UI and daemon;
+    an invalid edit is reported and leaves the running definitions alone."""
+    from labour_trust.evaluation.spec import DEMO_RESOURCE
+    from labour_trust.operations.reload import graphql
+
+    demo = yaml.safe_load((Path(spec_module.__file__).parent / DEMO_RESOURCE).read_text())
+    process, port = start_up(home, tmp_path)
+    url = f"http://127.0.0.1:{port}/graphql"
+
+    def asset_paths() -> set[str]:
+        try:
+            nodes = graphql(url, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+        except (OSError, KeyError, TypeError):
+            return set()
+        return {"/".join(n["assetKey"]["path"]) for n in nodes}
+
+    try:
+        wait_for(
+            lambda: "evaluation/employability_course_claimants" in asset_paths(),
+            process,
+            tmp_path,
+            "the demo evaluation",
+        )
+        copy = dict(demo["evaluations"][0], name="employability_course_claimants_copy")
+        (home / "evaluations.yaml").write_text(
+            yaml.safe_dump({"evaluations": [*demo["evaluations"], copy]})
+        )
+        wait_for(
+            lambda: "evaluation/employability_course_claimants_copy" in asset_paths(),
+            process,
+            tmp_path,
+            "the added evaluation",
+        )
+        (home / "evaluations.yaml").write_text("evaluations: [{name: broken}]\n")
+        wait_for(
+            lambda: "is not valid, not loaded" in output(tmp_path)[0],
+            process,
+            tmp_path,
+            "the invalid spec reported",
+        )
+        assert "evaluation/employability_course_claimants_copy" in asset_paths()
+    finally:
+        stop_and_check(process, process_tree(process.pid), signal.SIGTERM, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from labour_trust.definitions import build_definitions
 
@@ -61,3 +62,15 @@ def test_loading_the_definitions_writes_nothing(tmp_path):
         [sys.executable, "-c", "import labour_trust.definitions"], cwd=tmp_path, env=env, check=True
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_executor_is_chosen_by_the_deployment(home, monkeypatch):
+    """A pod per run by default (in-process steps); a step executor where a cluster wants one."""
+    job = build_definitions(home).resolve_implicit_global_asset_job_def()
+    assert job.executor_def.name == "in_process"
+    monkeypatch.setenv("LABOUR_TRUST_EXECUTOR", "k8s_job")
+    job = build_definitions(home).resolve_implicit_global_asset_job_def()
+    assert job.executor_def.name == "k8s"
+    monkeypatch.setenv("LABOUR_TRUST_EXECUTOR", "celery")
+    with pytest.raises(ValueError, match="LABOUR_TRUST_EXECUTOR='celery'"):
+        build_definitions(home)

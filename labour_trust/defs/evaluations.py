@@ -6,8 +6,8 @@ simply absent and their horizons stay `provisional`), matches and estimates (the
 library in this package) unless the cohort is under the spec's `min_treated`, and checks
 balance: the blocking `balance` check fails when any
 covariate's |SMD| after matching exceeds the spec's threshold (0.1), and then nothing is
-written — the last balanced results of that month stay. Results go to the warehouse
-(`evaluation.<name>`: estimates; `_balance`: SMDs; `_published`: under disclosure control)
+written — the last balanced results of that month stay. Results go to Delta tables in the store
+(`tables/evaluation/<name>`: estimates; `_balance`: SMDs; `_published`: under disclosure control)
 and, disclosure-controlled, into the materialisation's metadata.
 """
 
@@ -16,11 +16,10 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import pyarrow as pa
-from dagster_duckdb import DuckDBResource
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.partitions import MONTHLY, monthly_check
-from labour_trust.defs.resources import PublicationStore, ShareStore
+from labour_trust.defs.resources import PublicationStore, ShareStore, TrustTables
 from labour_trust.defs.trust import _feed_dataset, feed_partition_mapping
 from labour_trust.evaluation.cohort import build_sample, connect
 from labour_trust.evaluation.estimate import EvaluationResult, evaluate
@@ -30,7 +29,6 @@ from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
 from labour_trust.feeds.spec import FeedSpec
 from labour_trust.months import shift_month
 from labour_trust.shares.pinned import SharePointer
-from labour_trust.warehouse import write_month
 
 SCHEMA = "evaluation"
 ESTIMATOR_VERSION = "psm-knn-caliper-1"  # bump when the estimator's code changes results
@@ -111,7 +109,7 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
     def evaluation(
         context: dg.AssetExecutionContext,
         shares: ShareStore,
-        warehouse: DuckDBResource,
+        trust_tables: TrustTables,
         publications: PublicationStore,
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -163,9 +161,9 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
                 metadata={"month": month},
             )
         published = publish_estimates(result.estimates, publications.policy())
-        write_month(warehouse, SCHEMA, spec.name, month, result.estimates)
-        write_month(warehouse, SCHEMA, f"{spec.name}_balance", month, result.balance)
-        write_month(warehouse, SCHEMA, f"{spec.name}_published", month, published)
+        trust_tables.write_month(SCHEMA, spec.name, month, result.estimates)
+        trust_tables.write_month(SCHEMA, f"{spec.name}_balance", month, result.balance)
+        trust_tables.write_month(SCHEMA, f"{spec.name}_published", month, published)
         sources = {
             f"{p.share}@{p.month}": p.version
             for view in feeds.values()

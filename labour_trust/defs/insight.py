@@ -9,16 +9,14 @@ publication store. It writes `<home>/exports/insight/<month>/` (a self-contained
 the materialisation's metadata.
 """
 
-from pathlib import Path
-
 import dagster as dg
 import pyarrow as pa
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.partitions import MONTHLY
 from labour_trust.defs.resources import PublicationStore
-from labour_trust.files import atomic_write
 from labour_trust.publishing.tables import PUBLISHED
+from labour_trust.store import Store
 
 NAME = "insight_report"
 INSIGHT_KEY = dg.AssetKey(["published", NAME])
@@ -34,8 +32,9 @@ DRAWN_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def insight_dir(home: str | Path, month: str) -> Path:
-    return Path(home, "exports", "insight", month)
+def insight_parts(month: str) -> tuple[str, ...]:
+    """Where a month's pictures and page live in the store."""
+    return ("exports", "insight", month)
 
 
 def read_released(publications: PublicationStore, name: str, month: str) -> tuple[pa.Table, int]:
@@ -95,7 +94,7 @@ def build_insight_report(publications: PublicationStore) -> dg.AssetsDefinition:
             "dagster/column_schema": _column_schema(),
             "dagster/column_lineage": _column_lineage(),
             "lineage": dg.MetadataValue.md(_lineage_markdown()),
-            "exports": dg.MetadataValue.path(str(Path(publications.home, "exports", "insight"))),
+            "exports": dg.MetadataValue.path(Store(publications.store).uri("exports", "insight")),
             # An export of published tables, not a Delta Sharing table.
             "agreements": ", ".join(agreements) or "none (not served by Delta Sharing)",
         },
@@ -111,17 +110,16 @@ def build_insight_report(publications: PublicationStore) -> dg.AssetsDefinition:
         month = context.partition_key
         read = {name: read_released(publications, name, month) for name in READS}
         report = render_report(read["local_labour_market"][0], read["sector_view"][0], month)
-        folder = insight_dir(publications.home, month)
-        folder.mkdir(parents=True, exist_ok=True)
+        store, folder = Store(publications.store), insight_parts(month)
         for picture in report.pictures:
-            atomic_write(folder / f"{picture.name}.png", picture.png)
-        index = folder / "index.html"
-        atomic_write(index, report.html())
+            store.write_bytes(*folder, f"{picture.name}.png", content=picture.png)
+        store.write_text(*folder, "index.html", text=report.html())
+        index = store.uri(*folder, "index.html")
         return dg.MaterializeResult(
             metadata={
                 "month": month,
                 "report": dg.MetadataValue.md(report.markdown()),
-                "html": dg.MetadataValue.path(str(index)),
+                "html": dg.MetadataValue.path(index),
                 "published_versions": {name: version for name, (_, version) in read.items()},
                 **report.counts,
             }
@@ -134,4 +132,4 @@ def build_insight_assets(publications: PublicationStore) -> list[dg.AssetsDefini
     return [build_insight_report(publications)]
 
 
-__all__ = ["INSIGHT_KEY", "build_insight_assets", "insight_dir"]
+__all__ = ["INSIGHT_KEY", "build_insight_assets", "insight_parts"]

@@ -33,7 +33,6 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import pyarrow as pa
-from dagster_duckdb import DuckDBResource
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.consumer_copies import (
@@ -43,7 +42,7 @@ from labour_trust.defs.consumer_copies import (
     restricted_results,
 )
 from labour_trust.defs.partitions import MONTHLY, monthly_check
-from labour_trust.defs.resources import AuditTrail, PublicationStore, ShareStore
+from labour_trust.defs.resources import AuditTrail, PublicationStore, ShareStore, TrustTables
 from labour_trust.defs.trust import pinned_connection
 from labour_trust.disclosure import (
     SDC_CHECKS,
@@ -53,7 +52,6 @@ from labour_trust.disclosure import (
     PolicyError,
     SdcResult,
     Violation,
-    write_csv,
 )
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.governance.agreements import AgreementRegister
@@ -63,7 +61,6 @@ from labour_trust.publishing.protect import verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
 from labour_trust.shares.pinned import SharePointer
 from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
-from labour_trust.warehouse import read_month, write_month
 
 PUBLISHED_CLASSIFICATION = "OFFICIAL"
 # Bump when disclosure control changes what a month publishes: every month shows as unsynced.
@@ -133,14 +130,14 @@ def build_published_month(
     )
     def published_month(
         context: dg.AssetExecutionContext,
-        warehouse: DuckDBResource,
+        trust_tables: TrustTables,
         shares: ShareStore,
         publications: PublicationStore,
         audit: AuditTrail,
     ) -> Iterator:
         month = context.partition_key
         policy = publications.policy()
-        rows = {name: read_month(warehouse, "trust", name, month) for name in tables}
+        rows = {name: trust_tables.read_month("trust", name, month) for name in tables}
         contributors = {
             name: _contributors(t, month, _trust_sources(context, name, shares), shares)
             for name, t in tables.items()
@@ -180,8 +177,8 @@ def build_published_month(
         for name, (version, previous_version, agreements) in released.items():
             result = results[name]
             # Released and recorded: now expose it everywhere else.
-            write_month(warehouse, "published", name, month, result.table)
-            csv = write_csv(result, publications.csv_path(name, month))
+            trust_tables.write_month("published", name, month, result.table)
+            csv = publications.write_export(name, month, result)
             copies = [c for c in restricted if c.table == name]
             yield dg.MaterializeResult(
                 asset_key=published_key(name),

@@ -1,4 +1,11 @@
-"""Resources, in one place: where shares live, the trust warehouse, feed pointers."""
+"""Resources, in one place: where shares live, the trust's tables, feed pointers,
+publications and the audit trail.
+
+All trust state lives in the store (`labour_trust.settings.store_root`: a folder, or
+s3://bucket/prefix on a cluster, where a run pod needs no shared volume). The DuckDB
+warehouse is a convenience mirror for analysts on the machine that has one, never read by
+the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +16,31 @@ from importlib import resources
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pds
 from dagster_duckdb import DuckDBResource
 from deltalake import DeltaTable, write_deltalake
 
-from labour_trust.disclosure import DisclosurePolicy
+from labour_trust.disclosure import DisclosurePolicy, SdcResult
+from labour_trust.disclosure.export import csv_bytes
 from labour_trust.feeds.spec import FeedSpec
-from labour_trust.files import atomic_write, exclusive_lock
 from labour_trust.governance.agreements import AgreementRegister
-from labour_trust.governance.audit_log import AuditLog
-from labour_trust.settings import trust_home
+from labour_trust.governance.audit_log import audit_location, open_audit_log
+from labour_trust.settings import is_embedded, store_root, trust_home
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.shares.storage import share_uri, storage_options_for
+from labour_trust.store import Store
+from labour_trust.warehouse import mirror_month
 
 SHARES_ENV = "LABOUR_TRUST_SHARES"
 PUBLISHED_ENV = "LABOUR_TRUST_PUBLISHED"
 
 
 def shares_root(home: Path | None = None) -> str:
-    """Department shares: LABOUR_TRUST_SHARES (a folder or s3://bucket/prefix) or HOME/shares."""
-    return os.environ.get(SHARES_ENV) or str((home or trust_home()) / "shares")
+    """Department shares: LABOUR_TRUST_SHARES (a folder or s3://bucket/prefix) or
+    STORE/shares."""
+    return os.environ.get(SHARES_ENV) or Store(store_root(home or trust_home())).uri("shares")
 
 
 class ShareStore(dg.ConfigurableResource):
@@ -48,17 +59,18 @@ class ShareStore(dg.ConfigurableResource):
 
 
 class PointerIOManager(dg.ConfigurableIOManager):
-    """Stores each feed partition's SharePointer as a small JSON file — never the data."""
+    """Stores each feed partition's SharePointer as a small JSON object — never the data."""
 
-    base_dir: str
+    base_dir: str  # a folder or s3:// prefix
 
-    def _path(self, key: dg.AssetKey, partition: str) -> Path:
-        return Path(self.base_dir, *key.path, f"{partition}.json")
+    def _parts(self, key: dg.AssetKey, partition: str) -> tuple[str, ...]:
+        return (*key.path, f"{partition}.json")
 
     def handle_output(self, context: dg.OutputContext, obj: SharePointer) -> None:
-        path = self._path(context.asset_key, context.partition_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, obj.to_json())  # a reader sees the old pointer or the new one
+        # Replaced whole: a reader sees the old pointer or the new one.
+        Store(self.base_dir).write_text(
+            *self._parts(context.asset_key, context.partition_key), text=obj.to_json()
+        )
 
     def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer]:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
@@ -71,8 +83,55 @@ class PointerIOManager(dg.ConfigurableIOManager):
         return {m: p for m in months if (p := self.read(key, m)) is not None}
 
     def read(self, key: dg.AssetKey, month: str) -> SharePointer | None:
-        path = self._path(key, month)
-        return SharePointer.from_json(path.read_text()) if path.exists() else None
+        text = Store(self.base_dir).read_text(*self._parts(key, month))
+        return None if text is None else SharePointer.from_json(text)
+
+
+class TrustTables(dg.ConfigurableResource):
+    """The trust's own tables (trust datasets, evaluation results, published copies) as
+    Delta tables in the store, partitioned by month: the source of truth. `warehouse`, if
+    set, is a DuckDB file mirrored after each write for analysts (see `warehouse.py`)."""
+
+    root: str  # a folder or s3:// prefix
+    warehouse: DuckDBResource | None = None
+
+    def uri(self, schema: str, name: str) -> str:
+        return Store(self.root).uri(schema, name)
+
+    def write_month(self, schema: str, name: str, month: str, table: pa.Table) -> int:
+        """Replace one month (one Delta commit: readers see the old month or the new one);
+        returns the table's new version."""
+        uri = self.uri(schema, name)
+        options = storage_options_for(uri)
+        with Store(self.root).lock(f"table-{schema}.{name}"):  # one writer per table
+            write_deltalake(
+                uri,
+                table,
+                mode="overwrite",
+                predicate=f"month = '{month}'",
+                partition_by=["month"],
+                schema_mode="merge",
+                storage_options=options,
+            )
+            version = DeltaTable(uri, storage_options=options).version()
+        if self.warehouse is not None:
+            mirror_month(self.warehouse, schema, name, month, table)
+        return version
+
+    def read_month(self, schema: str, name: str, month: str) -> pa.Table:
+        """One month at the newest version, rows in a stable order (ORDER BY ALL)."""
+        uri = self.uri(schema, name)
+        options = storage_options_for(uri)
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            raise dg.Failure(f"{schema}/{name} has no table yet ({uri})")
+        rows = (
+            DeltaTable(uri, storage_options=options)
+            .to_pyarrow_dataset()
+            .to_table(filter=pds.field("month") == month)
+        )
+        with duckdb.connect() as con:
+            con.register("month_rows", rows)
+            return con.sql("SELECT * FROM month_rows ORDER BY ALL").to_arrow_table()
 
 
 class PublicationStore(dg.ConfigurableResource):
@@ -84,8 +143,8 @@ class PublicationStore(dg.ConfigurableResource):
     Consumers see only the released version (`governance/restricted.py`).
     """
 
-    home: str
-    root: str  # a folder or s3://bucket/prefix
+    store: str  # the trust's state: a folder or s3://bucket/prefix
+    root: str  # published tables: a folder or s3://bucket/prefix
 
     def uri(self, name: str) -> str:
         return f"{self.root.rstrip('/')}/{name}"
@@ -95,7 +154,7 @@ class PublicationStore(dg.ConfigurableResource):
         """One publication of a table at a time (across processes on this host): Delta
         versions are cumulative, so a version must be released or rolled back before the
         next one is written on top of it."""
-        with exclusive_lock(Path(self.home, "locks", f"published-{name}.lock")):
+        with Store(self.store).lock(f"published-{name}"):
             yield
 
     def table_id(self, name: str) -> str:
@@ -173,20 +232,24 @@ class PublicationStore(dg.ConfigurableResource):
         rows = table.to_pyarrow_dataset().to_table(filter=pds.field("month") == month)
         return rows if rows.num_rows else None
 
-    def csv_path(self, name: str, month: str) -> Path:
-        return Path(self.home, "exports", name, f"{name}_{month}.csv")
+    def write_export(self, name: str, month: str, result: SdcResult) -> str:
+        """Write the month's CSV export to STORE/exports/<name>/ (replaced whole); its URI."""
+        parts = ("exports", name, f"{name}_{month}.csv")
+        Store(self.store).write_bytes(*parts, content=csv_bytes(result))
+        return Store(self.store).uri(*parts)
 
     def policy(self) -> DisclosurePolicy:
-        """HOME/disclosure_policy.yaml if present, else the policy's defaults."""
-        path = Path(self.home, "disclosure_policy.yaml")
-        return DisclosurePolicy.from_yaml(path) if path.exists() else DisclosurePolicy()
+        """STORE/disclosure_policy.yaml if present, else the policy's defaults."""
+        text = Store(self.store).read_text("disclosure_policy.yaml")
+        source = Store(self.store).uri("disclosure_policy.yaml")
+        return DisclosurePolicy.from_text(text, source) if text else DisclosurePolicy()
 
     def register(self) -> AgreementRegister:
-        """HOME/agreements.yaml, else the shipped demo register read in place: reading the
-        register (as loading the definitions does) never writes into the home."""
-        path = Path(self.home, "agreements.yaml")
-        if path.exists():
-            return AgreementRegister.load(path)
+        """STORE/agreements.yaml, else the shipped demo register read in place: reading the
+        register (as loading the definitions does) never writes into the store."""
+        store = Store(self.store)
+        if store.fingerprint("agreements.yaml") is not None:
+            return AgreementRegister.in_store(store)
         demo = resources.files("labour_trust.governance").joinpath("demo_agreements.yaml")
         with resources.as_file(demo) as source:
             return AgreementRegister.load(Path(source))
@@ -202,7 +265,7 @@ class PublicationStore(dg.ConfigurableResource):
         from labour_trust.governance.restricted import materialise_restricted_tables
         from labour_trust.governance.sharing_service import default_restricted_root
 
-        restricted = default_restricted_root(self.root, Path(self.home))
+        restricted = default_restricted_root(self.root, self.store)
         register = register or self.register()
         return materialise_restricted_tables(self.root, register, restricted)
 
@@ -210,17 +273,17 @@ class PublicationStore(dg.ConfigurableResource):
 class AuditTrail(dg.ConfigurableResource):
     """The hash-chained audit log: publications, blocked publications, failed checks."""
 
-    path: str
+    path: str  # a file (embedded) or an s3:// prefix of entries
 
     def append(self, event: str, **details: object) -> dict[str, object]:
-        return AuditLog(Path(self.path), actor="labour-trust").append(event, **details)
+        return open_audit_log(self.path, actor="labour-trust").append(event, **details)
 
     def published_versions(self, uri: str, table_id: str) -> set[int]:
         """Delta versions of the table at `uri` with a `publication` entry. Entries written
         before `delta_uri` / `delta_table_id` were recorded match on the table name."""
         name = uri.rstrip("/").rsplit("/", 1)[-1]
         versions: set[int] = set()
-        for entry in AuditLog(Path(self.path)).entries():
+        for entry in open_audit_log(self.path).entries():
             details = entry.get("details") or {}
             if (
                 entry.get("event") == "publication"
@@ -234,16 +297,28 @@ class AuditTrail(dg.ConfigurableResource):
 
 
 def published_root(home: Path) -> str:
-    return os.environ.get(PUBLISHED_ENV) or str(home / "published")
+    return os.environ.get(PUBLISHED_ENV) or Store(store_root(home)).uri("published")
+
+
+def warehouse_path(home: Path) -> Path:
+    # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
+    # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
+    return home / "warehouse.duckdb"
 
 
 def build_resources(home: Path) -> dict[str, object]:
+    store = Store(store_root(home))
     return {
         "shares": ShareStore(root=shares_root(home)),
-        "publications": PublicationStore(home=str(home), root=published_root(home)),
-        "audit": AuditTrail(path=str(home / "audit.log")),
-        # Not "trust.duckdb": DuckDB names the catalog after the file, and a catalog named
-        # like the `trust` schema makes `trust.<table>` ambiguous for every analyst.
-        "warehouse": DuckDBResource(database=str(home / "warehouse.duckdb")),
-        "pointer_io_manager": PointerIOManager(base_dir=str(home / "pointers")),
+        "publications": PublicationStore(store=store.root, root=published_root(home)),
+        "audit": AuditTrail(path=audit_location(store.root)),
+        # On a cluster (store on S3) no pod keeps a warehouse: `labour-trust warehouse`
+        # builds one from the store where an analyst wants it.
+        "trust_tables": TrustTables(
+            root=store.uri("tables"),
+            warehouse=DuckDBResource(database=str(warehouse_path(home)))
+            if is_embedded(home)
+            else None,
+        ),
+        "pointer_io_manager": PointerIOManager(base_dir=store.uri("pointers")),
     }

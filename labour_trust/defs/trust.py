@@ -2,9 +2,8 @@
 
 Each dataset reads the feed months its SQL needs (look-ahead and look-back are partition
 mappings), computes in an in-memory DuckDB over the shares read in place, then replaces its
-month in the warehouse table `trust.<name>`. The warehouse file has one writer at a time:
-`labour_trust.warehouse.write_month` takes a cross-process writer lock for that short write
-only, so months of different datasets compute in parallel and queue just for the write.
+month of the Delta table `tables/trust/<name>` in the store (`TrustTables`). Writers of one
+table queue for the write only, so months compute in parallel.
 """
 
 import hashlib
@@ -16,11 +15,10 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pds
-from dagster_duckdb import DuckDBResource
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.partitions import MONTHLY
-from labour_trust.defs.resources import ShareStore
+from labour_trust.defs.resources import ShareStore, TrustTables
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.linkage_check import linkage_key_conflict
 from labour_trust.months import shift_month
@@ -28,7 +26,6 @@ from labour_trust.reference import lad_table
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
 from labour_trust.trust.spec import TrustDataset
-from labour_trust.warehouse import write_month  # also re-exported for older imports
 
 TRUST_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 TRUST_OWNERS = ["team:labour-trust"]
@@ -111,7 +108,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         partitions_def=MONTHLY,
         ins=ins,
         owners=TRUST_OWNERS,
-        kinds={"duckdb", "sql"},
+        kinds={"duckdb", "sql", "delta"},
         tags={"classification": TRUST_CLASSIFICATION},
         metadata={
             "dagster/column_schema": trust_column_schema(dataset),
@@ -126,7 +123,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
     def trust_dataset(
         context: dg.AssetExecutionContext,
         shares: ShareStore,
-        warehouse: DuckDBResource,
+        trust_tables: TrustTables,
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> dg.MaterializeResult:
         month = context.partition_key
@@ -138,8 +135,10 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
             raise dg.Failure(description=f"trust/{dataset.name} {conflict}")
         with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
             table = compute(con, dataset, month)
-        write_month(warehouse, "trust", dataset.name, month, table)
-        return dg.MaterializeResult(metadata=_result_metadata(dataset, month, table, pinned))
+        version = trust_tables.write_month("trust", dataset.name, month, table)
+        metadata = _result_metadata(dataset, month, table, pinned)
+        metadata["delta_uri"] = dg.MetadataValue.path(trust_tables.uri("trust", dataset.name))
+        return dg.MaterializeResult(metadata={**metadata, "delta_version": version})
 
     return trust_dataset
 

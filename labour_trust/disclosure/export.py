@@ -48,15 +48,19 @@ def human_table(result: SdcResult) -> pa.Table:
     return pa.table(arrays, names=result.table.column_names)
 
 
-def write_csv(result: SdcResult, path: str | Path) -> Path:
-    """Write the human-facing table as CSV (UTF-8, header row), atomically (``atomic_write``):
-    a reader (or a failed run) never leaves or sees half a file — only the previous export
-    or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def csv_bytes(result: SdcResult) -> bytes:
+    """The human-facing table as CSV (UTF-8, header row)."""
     sink = pa.BufferOutputStream()
     pacsv.write_csv(human_table(result), sink)
-    atomic_write(path, sink.getvalue().to_pybytes())
+    return sink.getvalue().to_pybytes()
+
+
+def write_csv(result: SdcResult, path: str | Path) -> Path:
+    """Write the CSV atomically (``atomic_write``): a reader (or a failed run) never leaves
+    or sees half a file — only the previous export or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, csv_bytes(result))
     return path
 
 

@@ -135,14 +135,20 @@ class DisclosurePolicy(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DisclosurePolicy:
-        path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
+            text = Path(path).read_text()
         except OSError as e:
             raise PolicyError(f"cannot read disclosure policy {path}: {e.strerror}") from None
+        return cls.from_text(text, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, source: str) -> DisclosurePolicy:
+        """The policy in YAML `text`, read from `source` (a path or URI, for messages)."""
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise PolicyError(f"disclosure policy {path} is not valid YAML: {e}") from None
-        return cls.from_dict(data or {}, source=f"disclosure policy {path}")
+            raise PolicyError(f"disclosure policy {source} is not valid YAML: {e}") from None
+        return cls.from_dict(data or {}, source=f"disclosure policy {source}")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

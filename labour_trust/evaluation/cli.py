@@ -1,9 +1,8 @@
 """`labour-trust evaluations list|show NAME [--json] [--plot PNG]`: specs and latest results.
 
 The main CLI calls `add_commands(subparsers)` and sets `args.home` (LABOUR_TRUST_HOME).
-Results are read from the warehouse *snapshot* (never the live file, which a reader would
-hold against the trust's next write), and only in their disclosure-controlled form
-(`evaluation.<name>_published`).
+Results are read from the evaluation's Delta table in the store, and only in their
+disclosure-controlled form (`tables/evaluation/<name>_published`).
 """
 
 from __future__ import annotations
@@ -14,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from labour_trust.evaluation.spec import (
+    STORE_NAME,
     EvaluationSpec,
     EvaluationSpecError,
     load_evaluations,
-    store_path,
 )
+from labour_trust.settings import store_root
+from labour_trust.store import Store
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -124,31 +125,30 @@ def _specs(home: Path) -> dict[str, EvaluationSpec] | None:
 
 
 def _source(home: Path) -> str:
-    path = store_path(home)
-    return str(path) if path.exists() else "the shipped demo (no evaluations.yaml in the home)"
+    store = Store(store_root(home))
+    if store.read_text(STORE_NAME) is None:
+        return "the shipped demo (no evaluations.yaml in the store)"
+    return store.uri(STORE_NAME)
 
 
 def latest_results(home: Path, name: str) -> dict[str, Any]:
-    """The latest cohort month's published (disclosure-controlled) rows, from the snapshot."""
+    """The latest cohort month's published (disclosure-controlled) rows, read from the
+    evaluation's Delta table in the store."""
     import duckdb
+    from deltalake import DeltaTable
 
-    from labour_trust.warehouse import snapshot_path
+    from labour_trust.shares.storage import storage_options_for
 
     empty: dict[str, Any] = {"month": None, "provisional": None, "estimates": []}
-    snapshot = snapshot_path(Path(home) / "warehouse.duckdb")
-    if not snapshot.exists():
+    uri = Store(store_root(home)).uri("tables", "evaluation", f"{name}_published")
+    options = storage_options_for(uri)
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
         return empty
-    with duckdb.connect(str(snapshot), read_only=True) as con:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'evaluation' "
-            "AND table_name = ?",
-            [f"{name}_published"],
-        ).fetchall()[0][0]
-        if not exists:
-            return empty
+    published = DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
+    with duckdb.connect() as con:
+        con.register("published", published)
         table = con.sql(
-            f"SELECT * FROM evaluation.{name}_published WHERE month = "
-            f"(SELECT max(month) FROM evaluation.{name}_published) "
+            "SELECT * FROM published WHERE month = (SELECT max(month) FROM published) "
             "ORDER BY outcome, horizon, estimator"
         ).to_arrow_table()
     rows = table.to_pylist()

@@ -22,6 +22,8 @@ from labour_trust.feeds.vocabulary import (
     FE_PROGRAMMES,
     SSA_TIER1,
 )
+from labour_trust.settings import store_root
+from labour_trust.store import Store
 from labour_trust.validation import Loc, describe_validation_error
 
 STORE_NAME = "evaluations.yaml"
@@ -255,19 +257,27 @@ def store_path(home: Path) -> Path:
 
 
 def load_evaluations(home: Path | None = None) -> dict[str, EvaluationSpec]:
-    """The evaluations of ``home`` (HOME/evaluations.yaml), else the shipped demo."""
-    if home is not None and store_path(home).exists():
-        path = store_path(home)
-        return load_file(path)
+    """The evaluations in the home's store (STORE/evaluations.yaml), else the shipped demo."""
+    if home is not None:
+        store = Store(store_root(home))
+        if (text := store.read_text(STORE_NAME)) is not None:
+            return parse_text(text, store.uri(STORE_NAME))
     text = resources.files("labour_trust.evaluation").joinpath(DEMO_RESOURCE).read_text()
     return parse_evaluations(yaml.safe_load(text), source=f"(demo) {DEMO_RESOURCE}")
 
 
 def load_file(path: Path) -> dict[str, EvaluationSpec]:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as e:
         raise EvaluationSpecError(f"cannot read {path}: {e.strerror}") from None
+    return parse_text(text, str(path))
+
+
+def parse_text(text: str, source: str) -> dict[str, EvaluationSpec]:
+    """The evaluations in YAML `text` read from `source` (a path or URI, for messages)."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise EvaluationSpecError(f"{path} is not valid YAML: {e}") from None
-    return parse_evaluations(data, source=str(path))
+        raise EvaluationSpecError(f"{source} is not valid YAML: {e}") from None
+    return parse_evaluations(data, source=source)

@@ -7,9 +7,10 @@ some columns or some ITL1 regions of a table), from when until when, and its sta
 The register is validated as a whole on every load (pydantic models, one per entry and per
 table grant), so a typo can never silently widen access: every error names the file, the
 entry and the field. The tables an agreement may grant are the trust datasets' names.
-`AgreementRegister` reloads the file when it changes on disk (a running sharing server
-picks up revocations and edits on its next request) and rewrites only the `status:` value
-when an agreement is revoked, so the comments and layout a data steward wrote survive.
+`AgreementRegister` reloads the register when it changes in the trust's store (a file, or
+an S3 object shared by every sharing-server replica: a running server picks up revocations
+and edits on its next request) and rewrites only the `status:` value when an agreement is
+revoked, so the comments and layout a data steward wrote survive.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ from pydantic import (
     model_validator,
 )
 
-from labour_trust.files import atomic_write, file_fingerprint, file_lock
-from labour_trust.governance.tokens import TokenStore
+from labour_trust.governance.tokens import (
+    TOKENS_FILENAME,
+    TokenStore,
+    store_and_name,
+    writer_lock,
+)
+from labour_trust.store import Store
 
 STATUSES: tuple[str, ...] = ("active", "revoked", "suspended")
-TOKENS_FILENAME = "sharing_tokens.json"
+REGISTER_FILENAME = "agreements.yaml"
 
 # Agreement ids end up in URLs, file paths (restricted tables) and log lines.
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -368,48 +374,95 @@ def load_agreements(
     path: Path, *, known_tables: tuple[str, ...] | None = None
 ) -> tuple[Agreement, ...]:
     text = Path(path).read_text(encoding="utf-8")
+    return agreements_from_text(text, str(path), known_tables=known_tables)
+
+
+def agreements_from_text(
+    text: str, source: str, *, known_tables: tuple[str, ...] | None = None
+) -> tuple[Agreement, ...]:
+    """Parse and validate a register's YAML; errors name `source` (a path or an s3:// URI)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RegisterError(str(path), [f"not valid YAML: {exc}"]) from exc
-    return parse_register(data, source=str(path), known_tables=known_tables)
+        raise RegisterError(source, [f"not valid YAML: {exc}"]) from exc
+    return parse_register(data, source=source, known_tables=known_tables)
 
 
 # ----------------------------------------------------------------------------- register
 
 
 class AgreementRegister:
-    """The register file plus the token file beside it, reloaded whenever either changes.
+    """The register object plus the token object beside it, reloaded whenever either changes.
 
-    Reads are cheap (a `stat` per call); a reload re-validates the whole file. If an edit
-    makes the file invalid, every lookup raises RegisterError until it is fixed: access
-    fails closed rather than continuing under a register nobody can read.
+    Both live in the trust's store (`labour_trust.store.Store`): files in a folder, or S3
+    objects that every sharing-server replica and the CLI on any machine read and write.
+    Reads are cheap (a `stat`, or an S3 HEAD, per call); a reload re-validates the whole
+    register. If an edit makes it invalid, every lookup raises RegisterError (naming the
+    file or s3:// URI) until it is fixed: access fails closed rather than continuing under
+    a register nobody can read.
+
+    `AgreementRegister(path)` opens a file (or an s3:// URI); `in_store(store)` the store's
+    `agreements.yaml`.
     """
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str | None = None,
         *,
         known_tables: tuple[str, ...] | None = None,
-        tokens_path: Path | None = None,
+        tokens_path: Path | str | None = None,
+        store: Store | None = None,
+        name: str = REGISTER_FILENAME,
     ) -> None:
-        self.path = Path(path)
+        if store is None:
+            if path is None:
+                raise TypeError("AgreementRegister needs a path or a store")
+            store, name = store_and_name(path)
+        self.store = store
+        self.name = name
         self.known_tables = published_tables() if known_tables is None else tuple(known_tables)
-        self.tokens = TokenStore(tokens_path or self.path.parent / TOKENS_FILENAME)
+        self.tokens = (
+            TokenStore(tokens_path)
+            if tokens_path is not None
+            else TokenStore(store=store, name=TOKENS_FILENAME)
+        )
         self._lock = threading.Lock()
-        self._fingerprint: tuple[int, int, int] | None = None
+        self._fingerprint: str | None = None
         self._agreements: tuple[Agreement, ...] = ()
         self._error: RegisterError | None = None
 
     @classmethod
-    def load(cls, path: Path, *, known_tables: tuple[str, ...] | None = None) -> AgreementRegister:
+    def in_store(
+        cls, store: Store | str, *, known_tables: tuple[str, ...] | None = None
+    ) -> AgreementRegister:
+        """The store's register (`STORE/agreements.yaml`, tokens beside it), validated now
+        (raises RegisterError if it is invalid, FileNotFoundError if it is absent)."""
+        store = Store(store) if isinstance(store, str) else store
+        register = cls(store=store, known_tables=known_tables)
+        register.agreements()
+        return register
+
+    @classmethod
+    def load(
+        cls, path: Path | str, *, known_tables: tuple[str, ...] | None = None
+    ) -> AgreementRegister:
         """Open a register, validating it now (raises RegisterError if it is invalid)."""
         register = cls(path, known_tables=known_tables)
         register.agreements()
         return register
 
     @property
-    def tokens_path(self) -> Path:
+    def uri(self) -> str:
+        """Where the register is: a file path, or an s3:// URI."""
+        return self.store.uri(self.name)
+
+    @property
+    def path(self) -> Path | str:
+        """The register file (a Path) on a disk; its s3:// URI on S3."""
+        return self.uri if self.store.on_s3 else Path(self.uri)
+
+    @property
+    def tokens_path(self) -> Path | str:
         return self.tokens.path
 
     def agreements(self) -> tuple[Agreement, ...]:
@@ -420,37 +473,46 @@ class AgreementRegister:
         for agreement in self.agreements():
             if agreement.id == agreement_id:
                 return agreement
-        raise KeyError(f"no agreement {agreement_id!r} in {self.path}")
+        raise KeyError(f"no agreement {agreement_id!r} in {self.uri}")
 
     def _refresh(self) -> None:
+        # Taken before the read (and outside the lock: an S3 HEAD need not queue requests):
+        # a replacement in between is read now and read again on the next call.
+        fingerprint = self.store.fingerprint(self.name)
         with self._lock:
-            fingerprint = file_fingerprint(self.path)
             if fingerprint is None:
-                raise FileNotFoundError(f"agreement register {self.path} does not exist")
+                self._fingerprint, self._agreements, self._error = None, (), None
+                raise FileNotFoundError(f"agreement register {self.uri} does not exist")
             if fingerprint != self._fingerprint:
-                self._fingerprint = fingerprint
                 try:
-                    self._agreements = load_agreements(self.path, known_tables=self.known_tables)
+                    self._agreements = self._read()
                     self._error = None
                 except RegisterError as exc:
                     self._agreements, self._error = (), exc
+                self._fingerprint = fingerprint
             if self._error is not None:
                 raise self._error
+
+    def _read(self) -> tuple[Agreement, ...]:
+        text = self.store.read_text(self.name)
+        if text is None:  # deleted since the fingerprint: fail closed, look again next time
+            raise RegisterError(self.uri, ["the register disappeared while being read"])
+        return agreements_from_text(text, self.uri, known_tables=self.known_tables)
 
     # --- status changes -----------------------------------------------------------------
 
     def set_status(self, agreement_id: str, status: str) -> Agreement:
-        """Rewrite one agreement's status in the YAML file (comments and layout preserved)."""
+        """Rewrite one agreement's status in the YAML (comments and layout preserved)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-        with file_lock(self.path):
-            text = self.path.read_text(encoding="utf-8")
+        with writer_lock(self.store, self.name):
+            text = self.store.read_text(self.name)
+            if text is None:
+                raise FileNotFoundError(f"agreement register {self.uri} does not exist")
             new_text = _replace_status(text, agreement_id, status)
             # Validate before writing: a status change must never break the register.
-            parse_register(
-                yaml.safe_load(new_text), source=str(self.path), known_tables=self.known_tables
-            )
-            atomic_write(self.path, new_text)
+            agreements_from_text(new_text, self.uri, known_tables=self.known_tables)
+            self.store.write_text(self.name, text=new_text)
         return self.get(agreement_id)
 
     def revoke(self, agreement_id: str) -> Agreement:

@@ -10,7 +10,10 @@ the whole tail): `verify` therefore returns the head hash, which can be recorded
 (a ticket, a publication note) and compared later.
 
 Writers in several processes and threads append safely: each append takes an exclusive
-`flock` on the log and reads the last entry's hash under that lock.
+`flock` on the log and reads the last entry's hash under that lock. On object storage
+(`ObjectAuditLog`, a store on S3) each entry is its own object, `<seq>.json`, created only
+if absent: two writers that read the same head race for the same name and one retries on
+the new head, so appends from several machines never interleave or fork the chain.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from labour_trust.shares.storage import is_s3
+from labour_trust.store import Store
 
 GENESIS_HASH = "0" * 64
 ENTRY_FIELDS = ("seq", "timestamp", "event", "actor", "details", "prev_hash", "hash")
@@ -91,7 +97,7 @@ class AuditLog:
                 }
                 entry["hash"] = entry_hash(entry)
                 # One write call of one line: with O_APPEND and the lock, lines never mix.
-                handle.write((canonical_json(entry) + "\n").encode("utf-8"))
+                handle.write(_line(entry).encode("utf-8"))
                 handle.flush()
                 if self.fsync:
                     os.fsync(handle.fileno())
@@ -110,6 +116,84 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         return verify(self.path)
+
+
+class ObjectAuditLog:
+    """The same chain with one object per entry under a store prefix (see module doc)."""
+
+    def __init__(self, store: Store, *parts: str, actor: str | None = None) -> None:
+        self.store, self.parts = store, parts
+        self.actor = actor or default_actor()
+
+    @property
+    def path(self) -> str:
+        return self.store.uri(*self.parts)
+
+    def append(self, event: str, *, actor: str | None = None, **details: Any) -> dict[str, Any]:
+        _reject_secrets(details)
+        while True:
+            previous = self._head()
+            entry: dict[str, Any] = {
+                "seq": previous["seq"] + 1 if previous else 1,
+                "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "event": event,
+                "actor": actor or self.actor,
+                "details": _jsonable(details),
+                "prev_hash": previous["hash"] if previous else GENESIS_HASH,
+            }
+            entry["hash"] = entry_hash(entry)
+            if self.store.create_text(*self.parts, _entry_name(entry["seq"]), text=_line(entry)):
+                return entry
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        for name in self.store.names(*self.parts):
+            if (text := self.store.read_text(*self.parts, name)) is not None:
+                yield json.loads(text)
+
+    def verify(self) -> VerifyResult:
+        previous_hash, verified = GENESIS_HASH, 0
+        for expected_seq, name in enumerate(self.store.names(*self.parts), start=1):
+            raw = (self.store.read_text(*self.parts, name) or "").encode("utf-8")
+            problem = _check_line(raw, expected_seq, previous_hash)
+            if problem is None and name != _entry_name(expected_seq):
+                problem = f"entry {expected_seq} is stored as {name}"
+            if problem is not None:
+                return VerifyResult(False, verified, expected_seq, problem, previous_hash)
+            previous_hash = json.loads(raw)["hash"]
+            verified += 1
+        return VerifyResult(True, verified, None, None, previous_hash)
+
+    def _head(self) -> dict[str, Any] | None:
+        names = self.store.names(*self.parts)
+        if not names:
+            return None
+        text = self.store.read_text(*self.parts, names[-1]) or ""
+        try:
+            entry = json.loads(text)
+            return {"seq": int(entry["seq"]), "hash": str(entry["hash"])}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditLogError(f"{self.path}: the last entry is unreadable") from exc
+
+
+def audit_location(store_root: str) -> str:
+    """The trust's log in its store: `audit.log` in a folder, entries under `audit/` on S3."""
+    return f"{store_root.rstrip('/')}/{'audit' if is_s3(store_root) else 'audit.log'}"
+
+
+def open_audit_log(location: str, *, actor: str | None = None) -> AuditLog | ObjectAuditLog:
+    """The log at `location`: a JSON-lines file on a disk, or an s3:// prefix of entries."""
+    if is_s3(location):
+        root, _, name = location.rstrip("/").rpartition("/")
+        return ObjectAuditLog(Store(root), name, actor=actor)
+    return AuditLog(Path(location), actor=actor)
+
+
+def _entry_name(seq: int) -> str:
+    return f"{seq:012d}.json"  # zero-padded: names sort in chain order
+
+
+def _line(entry: Mapping[str, Any]) -> str:
+    return canonical_json(entry) + "\n"
 
 
 def append(path: Path, event: str, *, actor: str | None = None, **details: Any) -> dict[str, Any]:

@@ -9,8 +9,9 @@ Path); each command stores its handler as `args.func`, which returns an exit cod
     labour-trust audit verify [--json]
     labour-trust serve-shares [--host 127.0.0.1] [--port 8080]
 
-The register defaults to `<home>/agreements.yaml` (a copy of the demo register is put
-there on first use) and the audit log to `<home>/audit.log`.
+The register (and its tokens, `sharing_tokens.json`) and the audit log live in the trust's
+store: LABOUR_TRUST_STORE (a folder or s3://bucket/prefix), else the home folder. The
+register is `STORE/agreements.yaml`, a copy of the demo register put there on first use.
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from labour_trust.governance.agreements import Agreement, AgreementRegister, utc_today
-from labour_trust.governance.audit_log import AuditLog, verify
+from labour_trust.governance.agreements import (
+    REGISTER_FILENAME,
+    Agreement,
+    AgreementRegister,
+    utc_today,
+)
+from labour_trust.governance.audit_log import (
+    AuditLog,
+    ObjectAuditLog,
+    audit_location,
+    open_audit_log,
+)
 from labour_trust.governance.tokens import token_fingerprint
-from labour_trust.settings import trust_home
+from labour_trust.settings import store_root, trust_home
+from labour_trust.store import Store
 
 ENDPOINT_ENV = "LABOUR_TRUST_SHARING_ENDPOINT"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080/delta-sharing"
@@ -64,7 +75,7 @@ def _add_agreements(subparsers: argparse._SubParsersAction) -> None:
     revoke.set_defaults(func=cmd_agreements_revoke)
 
     for command in (listing, token, revoke):
-        command.add_argument("--register", type=Path, default=None, help=argparse.SUPPRESS)
+        command.add_argument("--register", default=None, help=argparse.SUPPRESS)  # file or s3://
 
 
 def _add_audit(subparsers: argparse._SubParsersAction) -> None:
@@ -72,7 +83,9 @@ def _add_audit(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="audit_command", required=True)
     check = commands.add_parser("verify", help="verify the audit log's hash chain")
     check.add_argument("--json", action="store_true", help="print JSON")
-    check.add_argument("--log", type=Path, default=None, help="log file (default <home>/audit.log)")
+    check.add_argument(
+        "--log", default=None, help="log file or s3:// prefix (default: the store's audit log)"
+    )
     check.set_defaults(func=cmd_audit_verify)
 
 
@@ -85,7 +98,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--restricted-root", default=None, help="restricted copies' root")
     parser.add_argument("--public-url", default=None, help="base URL consumers reach us at")
-    parser.add_argument("--register", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--register", default=None, help=argparse.SUPPRESS)
     parser.set_defaults(func=cmd_serve_shares)
 
 
@@ -97,24 +110,25 @@ def home_of(args: argparse.Namespace) -> Path:
     return Path(home) if home else trust_home()
 
 
-def ensure_register(home: Path) -> Path:
-    """`<home>/agreements.yaml`, created from the demo register on first use."""
-    path = home / "agreements.yaml"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+def ensure_register(home: Path) -> Path | str:
+    """The store's register, `STORE/agreements.yaml` (a Path in a folder, an s3:// URI),
+    created from the demo register on first use (only if still absent: a register that
+    appears meanwhile, e.g. written from another machine, is never overwritten)."""
+    store = Store(store_root(home))
+    if store.fingerprint(REGISTER_FILENAME) is None:
         demo = resources.files("labour_trust.governance").joinpath("demo_agreements.yaml")
-        with resources.as_file(demo) as source:
-            shutil.copyfile(source, path)
-    return path
+        store.create_text(REGISTER_FILENAME, text=demo.read_text(encoding="utf-8"))
+    uri = store.uri(REGISTER_FILENAME)
+    return uri if store.on_s3 else Path(uri)
 
 
 def _register(args: argparse.Namespace) -> AgreementRegister:
-    path = getattr(args, "register", None) or ensure_register(home_of(args))
-    return AgreementRegister.load(path)
+    location = getattr(args, "register", None) or ensure_register(home_of(args))
+    return AgreementRegister.load(location)
 
 
-def _audit(args: argparse.Namespace) -> AuditLog:
-    return AuditLog(home_of(args) / "audit.log")
+def _audit(args: argparse.Namespace) -> AuditLog | ObjectAuditLog:
+    return open_audit_log(audit_location(store_root(home_of(args))))
 
 
 def agreement_summary(agreement: Agreement) -> dict[str, Any]:
@@ -216,8 +230,8 @@ def cmd_agreements_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    path = args.log or home_of(args) / "audit.log"
-    result = verify(path)
+    path = str(args.log or audit_location(store_root(home_of(args))))
+    result = open_audit_log(path).verify()
     if args.json:
         print(json.dumps({"log": str(path), **asdict(result)}, indent=2))
     elif result.ok:

@@ -27,10 +27,11 @@ def sharing_secret(explicit: bytes | str | None = None) -> bytes:
     """The server's signing secret: explicit, from the environment, or random per process.
 
     A per-process secret means URLs and page tokens die with the process; set the
-    environment variable when several server processes must honour each other's URLs.
+    environment variable when several server processes must honour each other's URLs
+    (the sharing server refuses to start without it outside the embedded default).
     """
-    value = explicit if explicit is not None else os.environ.get(SECRET_ENV)
-    if value is None or value == "":
+    value = explicit or os.environ.get(SECRET_ENV)
+    if not value:  # an empty secret would make every signature forgeable
         return secrets.token_bytes(32)
     return value.encode("utf-8") if isinstance(value, str) else value
 
@@ -122,8 +123,7 @@ class S3Presigner:
                 "s3",
                 endpoint_url=s.endpoint_url,
                 region_name=s.region,
-                aws_access_key_id=s.access_key_id,
-                aws_secret_access_key=s.secret_access_key,
+                **s.boto3_credentials(),  # none: boto3's chain (session token, profile, role)
                 config=config,
             )
         return self._client

@@ -174,8 +174,7 @@ def _s3_client(settings: S3Settings) -> Any:
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key,
+        **settings.boto3_credentials(),  # none: boto3's chain (session token, profile, role)
         config=Config(s3={"addressing_style": "path" if settings.endpoint_url else "auto"}),
     )
 

@@ -25,6 +25,7 @@ current publication only (superseded versions would let them difference correcte
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -40,8 +41,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labour_trust.governance.agreements import Agreement, AgreementRegister, RegisterError
-from labour_trust.governance.audit_log import AuditLog
-from labour_trust.governance.file_urls import sharing_secret
+from labour_trust.governance.audit_log import audit_location, open_audit_log
+from labour_trust.governance.file_urls import SECRET_ENV, sharing_secret
 from labour_trust.governance.protocol import (
     ProtocolError,
     check_shareable,
@@ -63,10 +64,10 @@ from labour_trust.governance.sharing_service import (
     ndjson_response,
     table_header_actions,
 )
-from labour_trust.settings import trust_home
+from labour_trust.settings import is_embedded, store_root, trust_home
 from labour_trust.shares.storage import S3Settings
 
-__all__ = ["create_app", "materialise_restricted_tables", "serve"]
+__all__ = ["SharingSecretMissing", "create_app", "materialise_restricted_tables", "serve"]
 
 MaxResults = Annotated[int | None, Query(alias="maxResults")]
 PageToken = Annotated[str | None, Query(alias="pageToken")]
@@ -136,13 +137,36 @@ def _paginate(
 # ------------------------------------------------------------------------------ the app
 
 
+class SharingSecretMissing(RuntimeError):
+    """The server would sign with a secret of its own that other replicas do not know."""
+
+
+def _signing_secret(home: Path, explicit: bytes | str | None) -> bytes:
+    """The secret for file URLs and page tokens; a random one only in the embedded default."""
+    if not explicit and not os.environ.get(SECRET_ENV):
+        if not is_embedded(home):
+            raise SharingSecretMissing(
+                f"{SECRET_ENV} is not set: the trust's store is shared (not the embedded "
+                "default), so the sharing server may run as several replicas, and each would "
+                "invent its own signing secret and reject the file URLs and page tokens of the "
+                f"others. Set {SECRET_ENV} to the same random value (e.g. 32+ bytes from a "
+                "secrets manager) on every replica."
+            )
+        log.warning(
+            "%s is not set: file URLs and page tokens are signed with a per-process secret "
+            "and stop working when this process exits",
+            SECRET_ENV,
+        )
+    return sharing_secret(explicit)
+
+
 def create_app(
     home: Path,
-    register_path: Path | None = None,
+    register_path: Path | str | None = None,
     *,
     published_root: str | None = None,
     restricted_root: str | None = None,
-    audit_log_path: Path | None = None,
+    audit_log_path: str | Path | None = None,
     settings: S3Settings | None = None,
     signing_secret: bytes | str | None = None,
     url_ttl_seconds: int = DEFAULT_URL_TTL_SECONDS,
@@ -153,18 +177,29 @@ def create_app(
 ) -> FastAPI:
     """The sharing server as an ASGI app.
 
-    Defaults: register `<home>/agreements.yaml`, published tables `<home>/published/<name>`,
-    restricted copies `<home>/restricted/<agreement>/<name>`, audit log `<home>/audit.log`.
+    Defaults: the register (and its tokens) of the trust's store, `STORE/agreements.yaml`
+    (STORE is LABOUR_TRUST_STORE, a folder or s3:// prefix, else `home`: every replica reads
+    the same register and sees a revocation made anywhere), published tables
+    `<home>/published/<name>`, restricted copies `<home>/restricted/<agreement>/<name>`,
+    audit log the store's. `register_path` (a file or an s3:// URI) overrides the register.
     `published_root` may be an s3:// prefix (files are then served by pre-signed URLs).
+    `signing_secret` (else LABOUR_TRUST_SHARING_SECRET) signs file URLs and page tokens;
+    outside the embedded default it is required (`SharingSecretMissing`).
     """
     home = Path(home)
+    secret = _signing_secret(home, signing_secret)  # first: refuse before touching anything
     published = published_root or str(home / "published")
+    register = (
+        AgreementRegister.in_store(store_root(home))
+        if register_path is None
+        else AgreementRegister.load(register_path)
+    )
     config = SharingConfig(
         home=home,
-        register_path=Path(register_path or home / "agreements.yaml"),
+        register_path=register.uri,
         published_root=published,
         restricted_root=restricted_root or default_restricted_root(published, home),
-        audit_log_path=Path(audit_log_path or home / "audit.log"),
+        audit_log_path=str(audit_log_path or audit_location(store_root(home))),
         url_ttl_seconds=url_ttl_seconds,
         prefix="/" + prefix.strip("/") if prefix.strip("/") else "",
         public_url=public_url,
@@ -173,9 +208,9 @@ def create_app(
     )
     service = SharingService(
         config,
-        AgreementRegister.load(config.register_path),
-        AuditLog(config.audit_log_path, actor="sharing-server"),
-        sharing_secret(signing_secret),
+        register,
+        open_audit_log(str(config.audit_log_path), actor="sharing-server"),
+        secret,
         clock,
     )
     app = FastAPI(title="Labour Trust Delta Sharing", docs_url=None, redoc_url=None)
@@ -406,7 +441,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     home: Path | None = None,
-    register_path: Path | None = None,
+    register_path: Path | str | None = None,
     **app_options: Any,
 ) -> None:
     """Run the sharing server (blocking) with uvicorn; `home` defaults to the trust home."""

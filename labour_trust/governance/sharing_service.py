@@ -89,10 +89,10 @@ def invalid_request(message: str) -> SharingError:
 @dataclass(frozen=True)
 class SharingConfig:
     home: Path
-    register_path: Path
+    register_path: str  # a file, or an s3:// object in the trust's store
     published_root: str
     restricted_root: str
-    audit_log_path: Path
+    audit_log_path: str  # a file, or an s3:// prefix of entries
     url_ttl_seconds: int = DEFAULT_URL_TTL_SECONDS
     prefix: str = DEFAULT_PREFIX
     public_url: str | None = None  # base URL consumers use, if not the request's own
@@ -111,9 +111,11 @@ class ServedTable:
     delta: DeltaTable
 
 
-def default_restricted_root(published_root: str, home: Path) -> str:
+def default_restricted_root(published_root: str, store: str | Path) -> str:
+    """Restricted copies: STORE/restricted beside local publications, else beside the
+    published tables' prefix."""
     if not is_s3(published_root):
-        return str(home / "restricted")
+        return f"{str(store).rstrip('/')}/restricted"
     parent, _, _ = published_root.rstrip("/").rpartition("/")
     if parent in ("s3:", "s3:/"):  # the store is a bucket root: keep copies inside it
         return published_root.rstrip("/") + "/_restricted"

@@ -1,9 +1,11 @@
 """Bearer tokens for data-sharing agreements, stored only as SHA-256 hashes.
 
 A token is shown once, when issued (it goes into the consumer's profile file); the trust
-keeps its hash in `sharing_tokens.json` (mode 0600) next to the register. Hashing suffices
-(no salt or slow KDF) because tokens are 256-bit random values, not passwords. One live
-token per agreement: issuing a new one replaces the old (rotation).
+keeps its hash in `sharing_tokens.json` next to the register, an object of the trust's
+store (`labour_trust.store.Store`): a file of mode 0600 in a folder, or an S3 object that
+every sharing-server replica reads. Hashing suffices (no salt or slow KDF) because tokens
+are 256-bit random values, not passwords. One live token per agreement: issuing a new one
+replaces the old (rotation).
 """
 
 from __future__ import annotations
@@ -13,15 +15,24 @@ import hmac
 import json
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labour_trust.files import atomic_write, file_fingerprint, file_lock
+from labour_trust.files import atomic_write, file_lock
+from labour_trust.shares.storage import is_s3
+from labour_trust.store import Store
 
 # A recognisable prefix lets secret scanners (and people) spot a leaked token.
 TOKEN_PREFIX = "ltds_"
 TOKEN_FILE_MODE = 0o600
+TOKENS_FILENAME = "sharing_tokens.json"
+# On S3 a writer holds a lease object; writes take well under a second, so a writer that
+# died frees the lease after a minute rather than the store's default quarter of an hour.
+LEASE_SECONDS = 60.0
+WAIT_SECONDS = 120.0
 
 
 def token_hash(token: str) -> str:
@@ -33,6 +44,27 @@ def token_fingerprint(token: str) -> str:
     return token_hash(token)[:12]
 
 
+def store_and_name(location: Path | str) -> tuple[Store, str]:
+    """A file path or an ``s3://`` URI as the store holding it and the object's name."""
+    if is_s3(str(location)):
+        root, _, name = str(location).rstrip("/").rpartition("/")
+        return Store(root), name
+    path = Path(location)
+    return Store(str(path.parent)), path.name
+
+
+@contextmanager
+def writer_lock(store: Store, name: str) -> Iterator[None]:
+    """Serialise the writers of one object: a lock file beside it on a disk (as always), a
+    lease object (`STORE/locks/<name>`) on S3, where writers are on other machines."""
+    if store.on_s3:
+        with store.lock(name, lease_seconds=LEASE_SECONDS, wait_seconds=WAIT_SECONDS):
+            yield
+    else:
+        with file_lock(Path(store.uri(name))):
+            yield
+
+
 @dataclass(frozen=True)
 class StoredToken:
     agreement_id: str
@@ -41,28 +73,54 @@ class StoredToken:
 
 
 class TokenStore:
-    """The token-hash file, reloaded when it changes (tokens issued by the CLI work at once)."""
+    """The token hashes (one object of a store), reloaded when the object changes: tokens
+    issued by the CLI, here or on another machine, work at once.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    `TokenStore(path)` for a file (or an s3:// URI), `TokenStore(store=..., name=...)`.
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        store: Store | None = None,
+        name: str = TOKENS_FILENAME,
+    ) -> None:
+        if store is None:
+            if path is None:
+                raise TypeError("TokenStore needs a path or a store")
+            store, name = store_and_name(path)
+        self.store = store
+        self.name = name
         self._lock = threading.Lock()
-        self._fingerprint: tuple[int, int, int] | None = None
+        self._fingerprint: str | None = None
         self._tokens: tuple[StoredToken, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """Where the tokens are: a file path, or an s3:// URI."""
+        return self.store.uri(self.name)
+
+    @property
+    def path(self) -> Path | str:
+        """The token file (a Path) on a disk; its s3:// URI on S3."""
+        return self.uri if self.store.on_s3 else Path(self.uri)
 
     def issue(self, agreement_id: str) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         entry = StoredToken(agreement_id, token_hash(token), datetime.now(UTC).isoformat())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.path):
+        if not self.store.on_s3:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        with writer_lock(self.store, self.name):
             kept = [t for t in self._read() if t.agreement_id != agreement_id]
             self._write([*kept, entry])
         return token
 
     def remove(self, agreement_id: str) -> bool:
         """Forget an agreement's token; True if there was one."""
-        if not self.path.exists():
+        if self.store.fingerprint(self.name) is None:
             return False
-        with file_lock(self.path):
+        with writer_lock(self.store, self.name):
             tokens = self._read()
             kept = [t for t in tokens if t.agreement_id != agreement_id]
             self._write(kept)
@@ -83,18 +141,25 @@ class TokenStore:
 
     def current(self) -> tuple[StoredToken, ...]:
         with self._lock:
-            fingerprint = file_fingerprint(self.path)
+            # The fingerprint is taken before the read: a replacement in between is read
+            # now and read again on the next call, never missed.
+            fingerprint = self.store.fingerprint(self.name)
             if fingerprint != self._fingerprint:
                 self._tokens = tuple(self._read()) if fingerprint else ()
                 self._fingerprint = fingerprint
             return self._tokens
 
     def _read(self) -> list[StoredToken]:
-        if not self.path.exists():
+        text = self.store.read_text(self.name)
+        if text is None:
             return []
-        data = json.loads(self.path.read_text(encoding="utf-8"))
+        data = json.loads(text)
         return [StoredToken(**item) for item in data.get("tokens", [])]
 
     def _write(self, tokens: list[StoredToken]) -> None:
         payload = {"version": 1, "tokens": [t.__dict__ for t in tokens]}
-        atomic_write(self.path, json.dumps(payload, indent=2) + "\n", mode=TOKEN_FILE_MODE)
+        text = json.dumps(payload, indent=2) + "\n"
+        if self.store.on_s3:
+            self.store.write_text(self.name, text=text)
+        else:  # a private file, from its first byte (Store.write_text keeps a file's mode)
+            atomic_write(Path(self.uri), text, mode=TOKEN_FILE_MODE)

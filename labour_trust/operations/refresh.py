@@ -8,6 +8,11 @@
    request, month by month, until nothing more is requested.
 
 Nothing here knows month offsets or staleness rules: the conditions and Dagster's state do.
+
+`backfill` is the operator's forced re-run of a selection over a range of months (one run
+per month, as the daemon's backfills): months after the newest one any department has
+published are not requested, and automation then brings dependents (look-ahead months)
+into line.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class RunOutcome:
 class RefreshReport:
     runs: list[RunOutcome] = field(default_factory=list)
     share_faults: list[str] = field(default_factory=list)
+    not_published: list[str] = field(default_factory=list)  # months past the newest data
 
     @property
     def failed_checks(self) -> list[str]:
@@ -92,6 +98,46 @@ def refresh(
         runner.run(month, keys)
     runner.follow_automation()
     return report
+
+
+def backfill(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    months: list[str],
+    selection: dg.AssetSelection,
+    progress: Progress | None = None,
+) -> RefreshReport:
+    """Re-run the selected assets for every month of `months` up to the newest month with
+    data (oldest first, one run per month), then follow automation. A month past the
+    newest is reported in `report.not_published`, not run."""
+    report = RefreshReport()
+    fail_orphaned_runs(instance, TRIGGER_TAG, "backfill")
+    runner = _Runner(defs, instance, report, progress or (lambda outcome, n: None), "backfill")
+    graph = defs.resolve_asset_graph()
+    keys = selection.resolve(graph) & set(graph.materializable_asset_keys)
+    if not keys:
+        raise ValueError(f"the selection {selection} matches no asset")
+    newest = _newest_data_month(defs, report)
+    for month in sorted(months):
+        if newest is None or month > newest:
+            report.not_published.append(month)
+        else:
+            runner.run(month, keys)
+    runner.follow_automation()
+    return report
+
+
+def _newest_data_month(defs: dg.Definitions, report: RefreshReport) -> str | None:
+    shares: ShareStore = defs.resources["shares"]
+    newest: str | None = None
+    for spec in FEEDS:
+        try:
+            months = month_fingerprints(shares.open(spec))
+        except ShareReadError as e:
+            report.share_faults.append(str(e))
+            continue
+        newest = max([newest, *months] if newest else months, default=newest)
+    return newest
 
 
 def _feed_key(spec) -> dg.AssetKey:
@@ -144,8 +190,11 @@ def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str
 
 
 class _Runner:
-    def __init__(self, defs, instance, report: RefreshReport, progress: Progress) -> None:
+    def __init__(
+        self, defs, instance, report: RefreshReport, progress: Progress, trigger: str = "refresh"
+    ) -> None:
         self.defs = defs
+        self.trigger = trigger
         self.instance = instance
         self.report = report
         self.progress = progress
@@ -160,7 +209,7 @@ class _Runner:
             instance=self.instance,
             asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
             raise_on_error=False,
-            tags={TRIGGER_TAG: "refresh", **process_tags()},
+            tags={TRIGGER_TAG: self.trigger, **process_tags()},
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         self.attempted |= {(k, month) for k in keys}

@@ -102,8 +102,7 @@ def client_for(settings: S3Settings, max_attempts: int = MAX_ATTEMPTS) -> Any:
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key,
+        **settings.boto3_credentials(),  # none: boto3's chain (session token, profile, role)
         config=client_config(max_attempts, path_style=settings.endpoint_url is not None),
     )
 

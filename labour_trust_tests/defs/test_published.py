@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable
 
 from labour_trust.definitions import build_definitions
-from labour_trust.defs import consumer_copies
+from labour_trust.defs import consumer_copies, resources
 from labour_trust.defs import published as published_defs
 from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.feeds.vocabulary import SEARCHING_FOR_WORK
@@ -123,14 +123,12 @@ def test_every_trust_dataset_is_published_safely(home):
 
 def test_an_export_that_does_not_match_its_publication_fails_its_check(home, monkeypatch):
     """A CSV writer that printed suppressed cells as 0 would tell consumers they are zero."""
-    real_write_csv = published_defs.write_csv
+    real_csv_bytes = resources.csv_bytes
 
-    def zeros_for_c(result, path):
-        written = real_write_csv(result, path)
-        written.write_text(written.read_text().replace('"c"', '"0"'))
-        return written
+    def zeros_for_c(result):
+        return real_csv_bytes(result).replace(b'"c"', b'"0"')
 
-    monkeypatch.setattr(published_defs, "write_csv", zeros_for_c)
+    monkeypatch.setattr(resources, "csv_bytes", zeros_for_c)
     result = run_all(build_definitions(home), dg.DagsterInstance.ephemeral())
     failed = {
         (e.asset_key.to_user_string(), e.check_name): e.description

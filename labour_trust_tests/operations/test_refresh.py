@@ -23,6 +23,8 @@ from labour_trust.cli import main
 from labour_trust.definitions import build_definitions
 from labour_trust.feeds.departments import PAYE_RTI, UC_CLAIMANTS
 from labour_trust.feeds.linkage import LinkageKey
+from labour_trust.months import shift_month
+from labour_trust.operations.instance import embedded_instance
 from labour_trust.operations.refresh import refresh
 from labour_trust.operations.state import latest_data_version, partition_states
 from labour_trust.synthetic import month_range, publish_month, seed_shares
@@ -185,3 +187,29 @@ def test_a_share_tokenised_under_another_key_blocks_linking_with_a_clear_error(h
     assert "different linkage keys" in failure and "hmrc/paye_rti" in failure
     assert "dwp/uc_claimants" in failure
     assert month in state_of(instance, defs, "trust/local_labour_market").failed
+
+
+def test_a_backfill_reruns_its_range_and_requests_no_month_past_the_data(home, capsys):
+    """`refresh --months A:B --select S`: one run per month with data, whatever its state;
+    months no department has published are reported, never requested."""
+    assert main(["--home", str(home), "refresh"]) == 0
+    capsys.readouterr()
+    months = f"{TEST_MONTHS[-1]}:{shift_month(TEST_MONTHS[-1], 2)}"
+    assert (
+        main(["--home", str(home), "refresh", "--months", months, "--select", "group:trust"]) == 0
+    )
+    out = capsys.readouterr().out
+    runs = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(runs) == 1 and TEST_MONTHS[-1] in runs[0] and "trust/" in runs[0], out
+    assert "hmrc/paye_rti" not in runs[0]  # only the selection
+    later = [shift_month(TEST_MONTHS[-1], n) for n in (1, 2)]
+    assert f"no department has published them yet: {', '.join(later)}" in out, out
+    instance = embedded_instance(home)
+    for name in TRUST_DATASETS:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["trust", name]), asset_partitions=[TEST_MONTHS[-1]]
+            ),
+            limit=5,
+        ).records
+        assert len(records) == 2, name  # the refresh's and the backfill's

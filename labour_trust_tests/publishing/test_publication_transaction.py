@@ -197,7 +197,7 @@ def test_the_csv_is_replaced_atomically(tmp_path):
 
 
 def test_recovery_rolls_an_audited_version_forward_and_an_unaudited_one_back(tmp_path):
-    store = PublicationStore(home=str(tmp_path), root=str(tmp_path / "published"))
+    store = PublicationStore(store=str(tmp_path), root=str(tmp_path / "published"))
     audit = AuditTrail(path=str(tmp_path / "audit.log"))
     table_uri = store.uri("t")
 
