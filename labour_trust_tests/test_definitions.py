@@ -74,3 +74,37 @@ def test_the_executor_is_chosen_by_the_deployment(home, monkeypatch):
     monkeypatch.setenv("LABOUR_TRUST_EXECUTOR", "celery")
     with pytest.raises(ValueError, match="LABOUR_TRUST_EXECUTOR='celery'"):
         build_definitions(home)
+
+
+@pytest.mark.parametrize("months", [["2024-01"], ["2024-01", "2024-02"], ["2024-02", "2024-03"]])
+def test_a_backfill_of_every_asset_can_be_planned_for_any_range(home, months):
+    """What the UI's and GraphQL's backfill of all assets plans (Dagster's own planner):
+    every key of the one publication step gets the same months — a step that cannot be
+    split — and each month asked for is in the plan."""
+    import datetime as dt
+    import time
+
+    from dagster._core.definitions.partitions.context import partition_loading_context
+    from dagster._core.execution.asset_backfill import AssetBackfillData
+
+    graph = build_definitions(home).resolve_asset_graph()
+    instance = dg.DagsterInstance.ephemeral()
+    with partition_loading_context(
+        effective_dt=dt.datetime.now(dt.UTC), dynamic_partitions_store=instance
+    ):
+        plan = AssetBackfillData.from_asset_partitions(
+            asset_graph=graph,
+            partition_names=months,
+            asset_selection=list(graph.materializable_asset_keys),
+            dynamic_partitions_store=instance,
+            backfill_start_timestamp=time.time(),
+            all_partitions=False,
+        )
+        targets = {
+            key: set(plan.target_subset.get_partitions_subset(key).get_partition_keys())
+            for key in plan.target_subset.asset_keys
+        }
+    step = [k for k in targets if k.path[0] in ("published", "exports", "restricted")]
+    step = [k for k in step if k.path[-1] != "insight_report"]
+    assert len({frozenset(targets[k]) for k in step}) == 1, {k: targets[k] for k in step}
+    assert all(set(months) <= t for t in targets.values())

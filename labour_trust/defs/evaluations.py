@@ -54,8 +54,10 @@ def code_version(spec: EvaluationSpec) -> str:
 
 
 def _pointers(
-    pinned: SharePointer | Mapping[str, SharePointer], months: set[str]
+    pinned: SharePointer | Mapping[str, SharePointer] | None, months: set[str]
 ) -> list[SharePointer]:
+    if pinned is None:  # a one-month input never checked: no data for it
+        return []
     by_month = {pinned.month: pinned} if isinstance(pinned, SharePointer) else pinned
     return [p for m, p in sorted(by_month.items()) if m in months]
 

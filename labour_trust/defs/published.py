@@ -71,7 +71,12 @@ def published_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["published", name])
 
 
-def _spec(table: PublishedTable, agreements: list[str], policy: DisclosurePolicy) -> dg.AssetSpec:
+def _spec(
+    table: PublishedTable,
+    agreements: list[str],
+    policy: DisclosurePolicy,
+    trust_keys: list[dg.AssetKey],
+) -> dg.AssetSpec:
     dataset = TRUST_DATASETS[table.name]
     trust_key = dg.AssetKey(["trust", table.name])
     return dg.AssetSpec(
@@ -83,7 +88,10 @@ def _spec(table: PublishedTable, agreements: list[str], policy: DisclosurePolicy
         f"{_lineage_markdown(table)}",
         group_name="published",
         partitions_def=MONTHLY,
-        deps=[trust_key],
+        # Every trust table of the month, not only its own: the month is protected as one
+        # problem (a suppression here can be forced by a cell there), and a backfill then
+        # targets the same months for every key of this one step.
+        deps=trust_keys,
         owners=["team:labour-trust"],
         kinds={"delta", "duckdb"},
         tags={"classification": PUBLISHED_CLASSIFICATION},
@@ -106,11 +114,15 @@ def build_published_month(
     """All published tables of a month as one step: one protection problem over every table,
     its breakdowns, the relations between tables and the release consumers already hold."""
     policy = _catalog_policy(publications)
+    trust_keys = [dg.AssetKey(["trust", name]) for name in tables]
 
     @dg.multi_asset(
         name="published_month",
         specs=[
-            *[_spec(t, publications.agreements_for(t.name), policy) for t in tables.values()],
+            *[
+                _spec(t, publications.agreements_for(t.name), policy, trust_keys)
+                for t in tables.values()
+            ],
             *[
                 spec
                 for t in tables.values()

@@ -72,13 +72,13 @@ class PointerIOManager(dg.ConfigurableIOManager):
             *self._parts(context.asset_key, context.partition_key), text=obj.to_json()
         )
 
-    def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer]:
+    def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer] | None:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
         months = context.asset_partition_keys
-        if months == [context.partition_key]:  # the same month: it must have been checked
-            if (pointer := self.read(key, months[0])) is None:
-                raise dg.Failure(f"{'/'.join(key.path)} month {months[0]} has no checked pointer")
-            return pointer
+        if months == [context.partition_key]:
+            # The same month: None if never checked (the reader says why: not published
+            # yet, or published and not checked).
+            return self.read(key, months[0])
         # Look-ahead / look-back inputs: months not published yet are simply absent.
         return {m: p for m in months if (p := self.read(key, m)) is not None}
 

@@ -23,7 +23,7 @@ from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.linkage_check import linkage_key_conflict
 from labour_trust.months import shift_month
 from labour_trust.reference import lad_table
-from labour_trust.shares.pinned import SharePointer, open_share
+from labour_trust.shares.pinned import SharePointer, month_fingerprints, open_share
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
 from labour_trust.trust.spec import TrustDataset
 
@@ -119,14 +119,19 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         },
         automation_condition=trust_automation(dataset),
         code_version=code_version(dataset),
+        # A month a department has not published yet is skipped, not failed (see below).
+        output_required=False,
     )
     def trust_dataset(
         context: dg.AssetExecutionContext,
         shares: ShareStore,
         trust_tables: TrustTables,
         **feeds: SharePointer | dict[str, SharePointer],
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult]:
         month = context.partition_key
+        if unchecked := [view for view, p in feeds.items() if p is None]:
+            yield from _skip_unpublished(context, dataset, shares, unchecked)
+            return
         pinned = {view: _by_month(p) for view, p in feeds.items()}
         conflict = linkage_key_conflict(
             [p for months in pinned.values() for p in months.values()], linked_as=month
@@ -138,9 +143,32 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         version = trust_tables.write_month("trust", dataset.name, month, table)
         metadata = _result_metadata(dataset, month, table, pinned)
         metadata["delta_uri"] = dg.MetadataValue.path(trust_tables.uri("trust", dataset.name))
-        return dg.MaterializeResult(metadata={**metadata, "delta_version": version})
+        yield dg.MaterializeResult(metadata={**metadata, "delta_version": version})
 
     return trust_dataset
+
+
+def _skip_unpublished(
+    context: dg.AssetExecutionContext,
+    dataset: TrustDataset,
+    shares: ShareStore,
+    views: list[str],
+) -> Iterator[dg.MaterializeResult]:
+    """A same-month feed never checked: if its department has not published the month
+    (a backfill's look-back reaching past the newest data), nothing is materialised and
+    nothing fails; if it has, the month must be checked first — a clear failure."""
+    month = context.partition_key
+    by_view = {VIEW_NAMES[share]: FEEDS_BY_NAME[share] for share in dataset.month_offsets}
+    published = [v for v in views if month in month_fingerprints(shares.open(by_view[v]))]
+    if published:
+        names = ", ".join(by_view[v].name for v in published)
+        raise dg.Failure(
+            f"trust/{dataset.name} {month}: {names} published {month} but it has not been "
+            "checked yet: materialise the feed month first (or include it in the backfill)"
+        )
+    names = ", ".join(by_view[v].name for v in views)
+    context.log.info(f"trust/{dataset.name} {month}: not published yet by {names}; skipped")
+    yield from ()
 
 
 def code_version(dataset: TrustDataset) -> str:

@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 
 from labour_trust.definitions import build_definitions
 from labour_trust.feeds.departments import FEEDS
+from labour_trust.months import shift_month
 from labour_trust.reference import lad_table
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, TRUST_DATASETS, VIEW_NAMES, compute
 from labour_trust_tests.conftest import TEST_MONTHS
@@ -103,3 +104,21 @@ def test_trust_datasets_read_the_pinned_version_not_the_latest(home):
     rows = warehouse_rows(home, "local_labour_market", month)
     uk = rows.filter(pds.field("area_level") == "uk")
     assert uk["uc_claimants"][0].as_py() == checked.num_rows
+
+
+def test_a_month_not_published_yet_is_skipped_and_an_unchecked_one_fails_clearly(home):
+    """A backfill's look-back can reach a month past the newest data: skipped, not failed.
+    A month that is published but was never checked must be checked first."""
+    defs = build_definitions(home)
+    instance = dg.DagsterInstance.ephemeral()
+    past = shift_month(TEST_MONTHS[-1], 1)
+    result = materialise(defs, TRUST_KEYS, past, instance)
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+    logs = [e.message for e in instance.all_logs(result.run_id) if e.user_message]
+    assert any("not published yet by" in m and "skipped" in m for m in logs), logs
+
+    result = materialise(defs, TRUST_KEYS, TEST_MONTHS[0], instance)  # no feed checked
+    assert not result.success
+    failures = [e.step_failure_data.error.message for e in result.get_step_failure_events()]
+    assert any("has not been checked yet" in m and TEST_MONTHS[0] in m for m in failures)
