@@ -216,6 +216,32 @@ class Store:
         return client_for(S3Settings.from_env()), bucket, key
 
 
+class StoredObject:
+    """Mixin for a class kept as one object of a store (`self.store`, `self.name`)."""
+
+    store: Store
+    name: str
+
+    @property
+    def uri(self) -> str:
+        """Where the object is: a file path, or an s3:// URI."""
+        return self.store.uri(self.name)
+
+    @property
+    def path(self) -> Path | str:
+        """The file (a Path) on a disk; its s3:// URI on S3."""
+        return self.uri if self.store.on_s3 else Path(self.uri)
+
+
+def locate(location: Path | str) -> tuple[Store, str]:
+    """A file path or an ``s3://`` URI as the store holding it and the object's name."""
+    if is_s3(str(location)):
+        root, _, name = str(location).rstrip("/").rpartition("/")
+        return Store(root), name
+    path = Path(location)
+    return Store(str(path.parent)), path.name
+
+
 def _create_file(path: Path, text: str) -> bool:
     """Write a complete temporary file, then hard-link it into place: the link fails if
     the name exists, so the object appears whole and only once."""

@@ -33,6 +33,8 @@ def run_demo_bench(workdir: Path | None = None, timeout: float = 1800.0) -> dict
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # `up` runs in its own session: a SIGTERM to the bench must still stop it (below).
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         _wait_for_ui(port, up, timeout)
         ui_seconds = time.perf_counter() - started
@@ -42,6 +44,7 @@ def run_demo_bench(workdir: Path | None = None, timeout: float = 1800.0) -> dict
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(60)
+        signal.signal(signal.SIGTERM, previous)
     print(summary)
     ratio = seconds / DEMO_TARGET_SECONDS
     verdict = "settled" if settled else "DID NOT SETTLE (a month failed or timed out)"

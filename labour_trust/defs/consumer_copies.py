@@ -25,7 +25,7 @@ from labour_trust.disclosure import SdcResult, check_no_identifiers, human_table
 from labour_trust.governance.restricted import RestrictedTable
 from labour_trust.publishing.tables import PublishedTable
 from labour_trust.shares.storage import storage_options_for
-from labour_trust.store import Store
+from labour_trust.store import locate
 
 EXPORT_CHECKS = {
     "identifiers": "No token, NINO or person-level column or value in the file.",
@@ -92,9 +92,9 @@ def consumer_check_specs(table: PublishedTable) -> list[dg.AssetCheckSpec]:
 
 def export_results(name: str, month: str, result: SdcResult, csv: str) -> Iterator:
     """The export's materialisation and its checks, read back from the written object."""
-    folder, _, filename = csv.rpartition("/")
+    store, filename = locate(csv)
     written = pacsv.read_csv(
-        pa.BufferReader(Store(folder).read_bytes(filename) or b""),
+        pa.BufferReader(store.read_bytes(filename) or b""),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in result.table.column_names},
             strings_can_be_null=False,

@@ -58,6 +58,22 @@ class ShareStore(dg.ConfigurableResource):
         return open_share(spec.name, self.uri(spec), version, self.storage_options())
 
 
+def replace_month(uri: str, month: str, table: pa.Table, **options: str) -> int:
+    """Replace one month of a month-partitioned Delta table in one commit (readers see the
+    old month or the new one); the table's new version."""
+    storage_options = storage_options_for(uri)
+    write_deltalake(
+        uri,
+        table,
+        mode="overwrite",
+        predicate=f"month = '{month}'",
+        partition_by=["month"],
+        storage_options=storage_options,
+        **options,
+    )
+    return DeltaTable(uri, storage_options=storage_options).version()
+
+
 class PointerIOManager(dg.ConfigurableIOManager):
     """Stores each feed partition's SharePointer as a small JSON object — never the data."""
 
@@ -101,19 +117,8 @@ class TrustTables(dg.ConfigurableResource):
     def write_month(self, schema: str, name: str, month: str, table: pa.Table) -> int:
         """Replace one month (one Delta commit: readers see the old month or the new one);
         returns the table's new version."""
-        uri = self.uri(schema, name)
-        options = storage_options_for(uri)
         with Store(self.root).lock(f"table-{schema}.{name}"):  # one writer per table
-            write_deltalake(
-                uri,
-                table,
-                mode="overwrite",
-                predicate=f"month = '{month}'",
-                partition_by=["month"],
-                schema_mode="merge",
-                storage_options=options,
-            )
-            version = DeltaTable(uri, storage_options=options).version()
+            version = replace_month(self.uri(schema, name), month, table, schema_mode="merge")
         if self.warehouse is not None:
             mirror_month(self.warehouse, schema, name, month, table)
         return version
@@ -200,16 +205,7 @@ class PublicationStore(dg.ConfigurableResource):
     def write(self, name: str, month: str, table: pa.Table) -> int:
         """Replace one month of the published Delta table; returns the new version (not yet
         released: consumers keep the previous release until `release`)."""
-        uri = self.uri(name)
-        write_deltalake(
-            uri,
-            table,
-            mode="overwrite",
-            predicate=f"month = '{month}'",
-            partition_by=["month"],
-            storage_options=storage_options_for(uri),
-        )
-        return DeltaTable(uri, storage_options=storage_options_for(uri)).version()
+        return replace_month(self.uri(name), month, table)
 
     def release(self, name: str, version: int, table_id: str) -> None:
         """Let consumers see `version` (call only after its audit entry is appended)."""

@@ -43,7 +43,7 @@ from labour_trust.governance.tokens import (
     store_and_name,
     writer_lock,
 )
-from labour_trust.store import Store
+from labour_trust.store import Store, StoredObject
 
 STATUSES: tuple[str, ...] = ("active", "revoked", "suspended")
 REGISTER_FILENAME = "agreements.yaml"
@@ -391,7 +391,7 @@ def agreements_from_text(
 # ----------------------------------------------------------------------------- register
 
 
-class AgreementRegister:
+class AgreementRegister(StoredObject):
     """The register object plus the token object beside it, reloaded whenever either changes.
 
     Both live in the trust's store (`labour_trust.store.Store`): files in a folder, or S3
@@ -414,17 +414,12 @@ class AgreementRegister:
         store: Store | None = None,
         name: str = REGISTER_FILENAME,
     ) -> None:
-        if store is None:
-            if path is None:
-                raise TypeError("AgreementRegister needs a path or a store")
-            store, name = store_and_name(path)
-        self.store = store
-        self.name = name
+        self.store, self.name = store_and_name(path, store, name, "AgreementRegister")
         self.known_tables = published_tables() if known_tables is None else tuple(known_tables)
         self.tokens = (
             TokenStore(tokens_path)
             if tokens_path is not None
-            else TokenStore(store=store, name=TOKENS_FILENAME)
+            else TokenStore(store=self.store, name=TOKENS_FILENAME)
         )
         self._lock = threading.Lock()
         self._fingerprint: str | None = None
@@ -450,16 +445,6 @@ class AgreementRegister:
         register = cls(path, known_tables=known_tables)
         register.agreements()
         return register
-
-    @property
-    def uri(self) -> str:
-        """Where the register is: a file path, or an s3:// URI."""
-        return self.store.uri(self.name)
-
-    @property
-    def path(self) -> Path | str:
-        """The register file (a Path) on a disk; its s3:// URI on S3."""
-        return self.uri if self.store.on_s3 else Path(self.uri)
 
     @property
     def tokens_path(self) -> Path | str:

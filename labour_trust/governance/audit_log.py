@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from labour_trust.shares.storage import is_s3
-from labour_trust.store import Store
+from labour_trust.store import Store, locate
 
 GENESIS_HASH = "0" * 64
 ENTRY_FIELDS = ("seq", "timestamp", "event", "actor", "details", "prev_hash", "hash")
@@ -86,16 +86,9 @@ class AuditLog:
         with open(self.path, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                previous = _last_entry(handle, self.path)
-                entry: dict[str, Any] = {
-                    "seq": previous["seq"] + 1 if previous else 1,
-                    "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
-                    "event": event,
-                    "actor": actor or self.actor,
-                    "details": _jsonable(details),
-                    "prev_hash": previous["hash"] if previous else GENESIS_HASH,
-                }
-                entry["hash"] = entry_hash(entry)
+                entry = _next_entry(
+                    _last_entry(handle, self.path), event, actor or self.actor, details
+                )
                 # One write call of one line: with O_APPEND and the lock, lines never mix.
                 handle.write(_line(entry).encode("utf-8"))
                 handle.flush()
@@ -132,16 +125,7 @@ class ObjectAuditLog:
     def append(self, event: str, *, actor: str | None = None, **details: Any) -> dict[str, Any]:
         _reject_secrets(details)
         while True:
-            previous = self._head()
-            entry: dict[str, Any] = {
-                "seq": previous["seq"] + 1 if previous else 1,
-                "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
-                "event": event,
-                "actor": actor or self.actor,
-                "details": _jsonable(details),
-                "prev_hash": previous["hash"] if previous else GENESIS_HASH,
-            }
-            entry["hash"] = entry_hash(entry)
+            entry = _next_entry(self._head(), event, actor or self.actor, details)
             if self.store.create_text(*self.parts, _entry_name(entry["seq"]), text=_line(entry)):
                 return entry
 
@@ -183,9 +167,24 @@ def audit_location(store_root: str) -> str:
 def open_audit_log(location: str, *, actor: str | None = None) -> AuditLog | ObjectAuditLog:
     """The log at `location`: a JSON-lines file on a disk, or an s3:// prefix of entries."""
     if is_s3(location):
-        root, _, name = location.rstrip("/").rpartition("/")
-        return ObjectAuditLog(Store(root), name, actor=actor)
+        return ObjectAuditLog(*locate(location), actor=actor)
     return AuditLog(Path(location), actor=actor)
+
+
+def _next_entry(
+    previous: Mapping[str, Any] | None, event: str, actor: str, details: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The entry after `previous` (its seq and hash; None for the first), hashed."""
+    entry: dict[str, Any] = {
+        "seq": previous["seq"] + 1 if previous else 1,
+        "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "event": event,
+        "actor": actor,
+        "details": _jsonable(details),
+        "prev_hash": previous["hash"] if previous else GENESIS_HASH,
+    }
+    entry["hash"] = entry_hash(entry)
+    return entry
 
 
 def _entry_name(seq: int) -> str:

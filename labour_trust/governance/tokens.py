@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from labour_trust.files import atomic_write, file_lock
-from labour_trust.shares.storage import is_s3
-from labour_trust.store import Store
+from labour_trust.store import Store, StoredObject, locate
 
 # A recognisable prefix lets secret scanners (and people) spot a leaked token.
 TOKEN_PREFIX = "ltds_"
@@ -44,13 +43,15 @@ def token_fingerprint(token: str) -> str:
     return token_hash(token)[:12]
 
 
-def store_and_name(location: Path | str) -> tuple[Store, str]:
-    """A file path or an ``s3://`` URI as the store holding it and the object's name."""
-    if is_s3(str(location)):
-        root, _, name = str(location).rstrip("/").rpartition("/")
-        return Store(root), name
-    path = Path(location)
-    return Store(str(path.parent)), path.name
+def store_and_name(
+    location: Path | str | None, store: Store | None, name: str, what: str
+) -> tuple[Store, str]:
+    """Where an object lives: an explicit store and name, else a path or ``s3://`` URI."""
+    if store is not None:
+        return store, name
+    if location is None:
+        raise TypeError(f"{what} needs a path or a store")
+    return locate(location)
 
 
 @contextmanager
@@ -72,7 +73,7 @@ class StoredToken:
     issued_at: str
 
 
-class TokenStore:
+class TokenStore(StoredObject):
     """The token hashes (one object of a store), reloaded when the object changes: tokens
     issued by the CLI, here or on another machine, work at once.
 
@@ -86,25 +87,10 @@ class TokenStore:
         store: Store | None = None,
         name: str = TOKENS_FILENAME,
     ) -> None:
-        if store is None:
-            if path is None:
-                raise TypeError("TokenStore needs a path or a store")
-            store, name = store_and_name(path)
-        self.store = store
-        self.name = name
+        self.store, self.name = store_and_name(path, store, name, "TokenStore")
         self._lock = threading.Lock()
         self._fingerprint: str | None = None
         self._tokens: tuple[StoredToken, ...] = ()
-
-    @property
-    def uri(self) -> str:
-        """Where the tokens are: a file path, or an s3:// URI."""
-        return self.store.uri(self.name)
-
-    @property
-    def path(self) -> Path | str:
-        """The token file (a Path) on a disk; its s3:// URI on S3."""
-        return self.uri if self.store.on_s3 else Path(self.uri)
 
     def issue(self, agreement_id: str) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

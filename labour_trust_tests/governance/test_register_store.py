@@ -6,7 +6,6 @@ S3 is the session's moto_server subprocess (`moto` and `bucket` in the top conft
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from labour_trust.governance.tokens import TokenStore, token_hash
 from labour_trust.settings import STORE_ENV
 from labour_trust.store import Store
 from labour_trust_tests.governance.conftest import STANDARD_AGREEMENTS, agreement_entry
+from labour_trust_tests.governance.test_cli import run
 
 DEMO_AGREEMENT = "dfe-skills-outcomes"  # live in the shipped demo register
 
@@ -41,14 +41,6 @@ def store(moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Sto
 def home(tmp_path: Path) -> Path:
     """The CLI's home folder on this machine: nothing of the register may land in it."""
     return tmp_path / "home"
-
-
-def run(home: Path, *argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="labour-trust")
-    cli.add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    args.home = home
-    return args.func(args)
 
 
 def put_register(store: Store, entries: list[dict]) -> None:
