@@ -108,16 +108,16 @@ class TrustTables(dg.ConfigurableResource):
     Delta tables in the store, partitioned by month: the source of truth. `warehouse`, if
     set, is a DuckDB file mirrored after each write for analysts (see `warehouse.py`)."""
 
-    root: str  # a folder or s3:// prefix
+    store: str  # the trust's state: a folder or s3:// prefix; tables under `tables/`
     warehouse: DuckDBResource | None = None
 
     def uri(self, schema: str, name: str) -> str:
-        return Store(self.root).uri(schema, name)
+        return Store(self.store).uri("tables", schema, name)
 
     def write_month(self, schema: str, name: str, month: str, table: pa.Table) -> int:
         """Replace one month (one Delta commit: readers see the old month or the new one);
         returns the table's new version."""
-        with Store(self.root).lock(f"table-{schema}.{name}"):  # one writer per table
+        with Store(self.store).lock(f"table-{schema}.{name}"):  # one writer per table
             version = replace_month(self.uri(schema, name), month, table, schema_mode="merge")
         if self.warehouse is not None:
             mirror_month(self.warehouse, schema, name, month, table)
@@ -311,7 +311,7 @@ def build_resources(home: Path) -> dict[str, object]:
         # On a cluster (store on S3) no pod keeps a warehouse: `labour-trust warehouse`
         # builds one from the store where an analyst wants it.
         "trust_tables": TrustTables(
-            root=store.uri("tables"),
+            store=store.root,
             warehouse=DuckDBResource(database=str(warehouse_path(home)))
             if is_embedded(home)
             else None,

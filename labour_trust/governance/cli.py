@@ -246,18 +246,26 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_serve_shares(args: argparse.Namespace) -> int:
     from labour_trust.defs.resources import published_root
-    from labour_trust.governance.sharing_server import DEFAULT_PREFIX, serve
+    from labour_trust.governance.sharing_server import (
+        DEFAULT_PREFIX,
+        SharingSecretMissing,
+        serve,
+    )
 
     home = home_of(args)
     register_path = args.register or ensure_register(home)
     print(f"Delta Sharing endpoint: http://{args.host}:{args.port}{DEFAULT_PREFIX}")
-    serve(
-        args.host,
-        args.port,
-        home,
-        register_path,
-        published_root=args.published_root or published_root(home),  # LABOUR_TRUST_PUBLISHED
-        restricted_root=args.restricted_root,
-        public_url=args.public_url,
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            home,
+            register_path,
+            published_root=args.published_root or published_root(home),  # LABOUR_TRUST_PUBLISHED
+            restricted_root=args.restricted_root,
+            public_url=args.public_url,
+        )
+    except SharingSecretMissing as e:
+        print(f"labour-trust serve-shares: {e}", file=sys.stderr)
+        return 2
     return 0

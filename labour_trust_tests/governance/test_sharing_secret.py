@@ -65,3 +65,14 @@ def test_the_embedded_default_uses_a_per_process_secret_and_says_so(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert SECRET_ENV in warnings[0] and "per-process" in warnings[0]
+
+
+def test_serve_shares_says_what_is_missing_without_a_traceback(
+    no_secret: None, server_home: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from labour_trust.cli import main
+
+    monkeypatch.setenv(STORE_ENV, "s3://trust-store/prod")
+    register = str(server_home / "agreements.yaml")
+    assert main(["--home", str(server_home), "serve-shares", "--register", register]) == 2
+    assert SECRET_ENV in capsys.readouterr().err
