@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--trust", action="store_true", help="trust datasets vs one SQL script")
     bench.add_argument("--sdc", action="store_true", help="disclosure control and audit")
     bench.add_argument("--demo", action="store_true", help="time for the demo to settle")
+    bench.add_argument(
+        "--e2e", action="store_true", help="seed, then refresh: seconds per step and peak RSS"
+    )
     bench.add_argument("--evaluation", action="store_true", help="one evaluation cohort month")
     bench.add_argument("--report", action="store_true", help="render a national insight report")
     bench.set_defaults(func=cmd_bench)
@@ -543,7 +546,11 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from labour_trust.benchmarks import runner as bench
 
-    if args.demo:
+    if args.e2e:
+        from labour_trust.benchmarks.e2e import run_e2e_bench
+
+        run_e2e_bench(args.scale, args.months, args.workdir)
+    elif args.demo:
         from labour_trust.benchmarks.demo import run_demo_bench
 
         run_demo_bench(workdir=args.workdir)

@@ -1,0 +1,28 @@
+"""`bench --e2e` on a tiny home: real seed and refresh processes, figures from Dagster's events."""
+
+from __future__ import annotations
+
+import re
+
+from labour_trust.benchmarks.e2e import run_e2e_bench
+
+SUMMARY = re.compile(
+    r"^e2e scale=0\.002 month=2024-01 seconds=[\d.]+ peak_rss_gb=[\d.]+ trust_ratio=[\d.]+$"
+)
+
+
+def test_a_month_end_to_end_is_timed_per_step(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LABOUR_TRUST_STORE", raising=False)
+    first = run_e2e_bench(0.002, 1, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert SUMMARY.match(lines[-1]), lines[-1]
+    steps = first["steps"]
+    assert {"feed contract checks", "trust datasets", "published (SDC, audit, Delta, CSV)"} <= set(
+        steps
+    )
+    assert 0 < sum(steps.values()) <= first["seconds"] * 2  # steps may overlap a little
+    assert first["peak_rss_gb"] > 0.05 and first["baseline_seconds"] > 0
+    assert any("target" in line for line in lines)
+
+    again = run_e2e_bench(0.002, 1, tmp_path)  # the shares are reused, the rest redone
+    assert again["reused_shares"] and again["steps"].keys() == steps.keys()
