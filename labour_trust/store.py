@@ -116,35 +116,32 @@ class Store:
 
     def names(self, *parts: str) -> list[str]:
         """Names of the objects directly under a folder, sorted (no sub-folders)."""
-        if not self.on_s3:
-            folder = Path(self.uri(*parts))
-            if not folder.is_dir():
-                return []
-            return sorted(p.name for p in folder.iterdir() if p.is_file() and _visible(p.name))
-        client, bucket, prefix = self._s3(*parts)
-        names: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{prefix}/", Delimiter="/"
-        ):
-            names += [o["Key"].rsplit("/", 1)[-1] for o in page.get("Contents", [])]
-        return sorted(names)
+        return self._children(parts, folders=False)
 
     def folders(self, *parts: str) -> list[str]:
         """Names of the folders (S3: common prefixes) directly under a folder, sorted."""
+        return self._children(parts, folders=True)
+
+    def _children(self, parts: tuple[str, ...], *, folders: bool) -> list[str]:
         if not self.on_s3:
             folder = Path(self.uri(*parts))
             if not folder.is_dir():
                 return []
-            return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p.name))
+            return sorted(
+                p.name for p in folder.iterdir() if p.is_dir() == folders and _visible(p.name)
+            )
         client, bucket, prefix = self._s3(*parts)
-        names: list[str] = []
+        found: list[str] = []
         for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{prefix}/", Delimiter="/"
+            Bucket=bucket, Prefix=f"{prefix}/" if prefix else "", Delimiter="/"
         ):
-            names += [
-                p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for p in page.get("CommonPrefixes", [])
-            ]
-        return sorted(names)
+            keys = (
+                [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+                if folders
+                else [o["Key"] for o in page.get("Contents", [])]
+            )
+            found += [key.rstrip("/").rsplit("/", 1)[-1] for key in keys]
+        return sorted(found)
 
     @contextmanager
     def lock(

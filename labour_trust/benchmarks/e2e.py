@@ -138,19 +138,10 @@ def _reset_trust_state(home: Path) -> None:
 
 def _baseline_seconds(root: str, month: str) -> float:
     """The hand-written script over the same shares (Arrow scans, as the pipeline reads)."""
-    import duckdb
-
+    from labour_trust.benchmarks.runner import feed_connection
     from labour_trust.benchmarks.trust import run_baseline
-    from labour_trust.defs.resources import ShareStore
-    from labour_trust.feeds.departments import FEEDS
-    from labour_trust.reference import lad_table
-    from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES
 
-    store = ShareStore(root=root)
-    con = duckdb.connect()
-    for spec in FEEDS:
-        con.register(VIEW_NAMES[spec.name], store.open(spec).to_pyarrow_dataset())
-    con.register(LAD_LOOKUP_VIEW, lad_table())
+    con = feed_connection(root)
     started = time.perf_counter()
     run_baseline(con, month)
     return time.perf_counter() - started

@@ -134,10 +134,11 @@ def _shares_dir(workdir: Path | None, name: str) -> Iterator[str]:
         yield str(Path(tmp) / "shares")
 
 
-def _trust(root: str, month: str) -> dict:
+def feed_connection(root: str):
+    """DuckDB over the shares under `root` as the pipeline reads them (Arrow datasets of
+    the Delta tables), under the view names the trust SQL uses."""
     import duckdb
 
-    from labour_trust.benchmarks.trust import bench, format_bench
     from labour_trust.defs.resources import ShareStore
     from labour_trust.feeds.departments import FEEDS
     from labour_trust.reference import lad_table
@@ -145,10 +146,16 @@ def _trust(root: str, month: str) -> dict:
 
     store = ShareStore(root=root)
     con = duckdb.connect()
-    for spec in FEEDS:  # the pipeline's reading path: Arrow datasets of the Delta tables
+    for spec in FEEDS:
         con.register(VIEW_NAMES[spec.name], store.open(spec).to_pyarrow_dataset())
     con.register(LAD_LOOKUP_VIEW, lad_table())
-    result = bench(con, month)
+    return con
+
+
+def _trust(root: str, month: str) -> dict:
+    from labour_trust.benchmarks.trust import bench, format_bench
+
+    result = bench(feed_connection(root), month)
     return {
         "report": format_bench(result),
         "datasets_total": result.datasets_total,

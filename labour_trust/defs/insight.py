@@ -4,8 +4,8 @@ It depends on the month's four published tables (one `published_month` step), so
 after them and follows them when they change (declarative automation, like every derived
 month). It reads only what consumers hold — the released Delta version of each published
 table, through `PublicationStore` — never the trust warehouse: its only resource is the
-publication store. It writes `<home>/exports/insight/<month>/` (a self-contained
-`index.html` and one PNG per picture, each written atomically) and shows the pictures in
+publication store. It writes `STORE/exports/insight/<month>/` (a self-contained
+`index.html` and one PNG per picture, each replaced whole) and shows the pictures in
 the materialisation's metadata.
 """
 

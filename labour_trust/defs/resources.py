@@ -230,15 +230,17 @@ class PublicationStore(dg.ConfigurableResource):
 
     def write_export(self, name: str, month: str, result: SdcResult) -> str:
         """Write the month's CSV export to STORE/exports/<name>/ (replaced whole); its URI."""
-        parts = ("exports", name, f"{name}_{month}.csv")
-        Store(self.store).write_bytes(*parts, content=csv_bytes(result))
-        return Store(self.store).uri(*parts)
+        store, parts = Store(self.store), ("exports", name, f"{name}_{month}.csv")
+        store.write_bytes(*parts, content=csv_bytes(result))
+        return store.uri(*parts)
 
     def policy(self) -> DisclosurePolicy:
         """STORE/disclosure_policy.yaml if present, else the policy's defaults."""
-        text = Store(self.store).read_text("disclosure_policy.yaml")
-        source = Store(self.store).uri("disclosure_policy.yaml")
-        return DisclosurePolicy.from_text(text, source) if text else DisclosurePolicy()
+        store = Store(self.store)
+        text = store.read_text("disclosure_policy.yaml")
+        if not text:
+            return DisclosurePolicy()
+        return DisclosurePolicy.from_text(text, store.uri("disclosure_policy.yaml"))
 
     def register(self) -> AgreementRegister:
         """STORE/agreements.yaml, else the shipped demo register read in place: reading the

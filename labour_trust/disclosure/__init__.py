@@ -13,7 +13,7 @@ assets and their blocking checks.
   the module);
 - ``check_published`` (checks.py): blocking checks on a table about to be published, named
   as in ``SDC_CHECKS`` (also the published assets' check names);
-- ``human_table`` / ``write_csv`` (export.py): 'c' / 'z' human-facing output;
+- ``human_table`` / ``csv_bytes`` (export.py): 'c' / 'z' human-facing output;
 """
 
 from labour_trust.disclosure.audit import AuditFailure, AuditReport, CellInterval
@@ -40,7 +40,7 @@ from labour_trust.disclosure.description import (
     within,
 )
 from labour_trust.disclosure.engine import InformationLoss, SdcResult, apply_policy
-from labour_trust.disclosure.export import human_table, write_csv
+from labour_trust.disclosure.export import csv_bytes, human_table
 from labour_trust.disclosure.joint import JointPart, JointResult, apply_policy_joint
 from labour_trust.disclosure.loss import compare_with_baseline
 from labour_trust.disclosure.policy import DisclosurePolicy, PolicyError
@@ -76,8 +76,8 @@ __all__ = [
     "check_no_identifiers",
     "check_published",
     "compare_with_baseline",
+    "csv_bytes",
     "human_table",
     "uk_area_hierarchy",
     "within",
-    "write_csv",
 ]

@@ -8,13 +8,11 @@ apart would point at the small cells.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from labour_trust.disclosure.engine import NOT_APPLICABLE, SUPPRESSED, SdcResult
-from labour_trust.files import atomic_write
 
 CONFIDENTIAL = "c"
 NOT_APPLICABLE_SYMBOL = "z"
@@ -53,15 +51,6 @@ def csv_bytes(result: SdcResult) -> bytes:
     sink = pa.BufferOutputStream()
     pacsv.write_csv(human_table(result), sink)
     return sink.getvalue().to_pybytes()
-
-
-def write_csv(result: SdcResult, path: str | Path) -> Path:
-    """Write the CSV atomically (``atomic_write``): a reader (or a failed run) never leaves
-    or sees half a file — only the previous export or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, csv_bytes(result))
-    return path
 
 
 def _symbol(state: str) -> str | None:

@@ -129,15 +129,13 @@ def backfill(
 
 def _newest_data_month(defs: dg.Definitions, report: RefreshReport) -> str | None:
     shares: ShareStore = defs.resources["shares"]
-    newest: str | None = None
+    months: set[str] = set()
     for spec in FEEDS:
         try:
-            months = month_fingerprints(shares.open(spec))
+            months |= set(month_fingerprints(shares.open(spec)))
         except ShareReadError as e:
             report.share_faults.append(str(e))
-            continue
-        newest = max([newest, *months] if newest else months, default=newest)
-    return newest
+    return max(months, default=None)
 
 
 def _feed_key(spec) -> dg.AssetKey:

@@ -19,7 +19,6 @@ from labour_trust.definitions import build_definitions
 from labour_trust.defs.resources import AuditTrail, PublicationStore
 from labour_trust.disclosure import DisclosurePolicy
 from labour_trust.disclosure.engine import apply_policy
-from labour_trust.disclosure.export import write_csv
 from labour_trust.governance.agreements import AgreementRegister, utc_today
 from labour_trust.governance.audit_log import AuditLog, verify
 from labour_trust.governance.restricted import (
@@ -184,15 +183,16 @@ def test_a_broken_register_fails_the_publication_before_anything_is_written(publ
 def test_the_csv_is_replaced_atomically(tmp_path):
     table, description, contributors = _mixed()
     result = apply_policy(table, description, DisclosurePolicy(), contributors=contributors)
-    path = write_csv(result, tmp_path / "exports" / "mixed.csv")
+    store = PublicationStore(store=str(tmp_path), root=str(tmp_path / "published"))
+    path = Path(store.write_export("mixed", MONTH, result))
     good = path.read_bytes()
 
     # A table the CSV writer cannot render fails mid-export: the old file stays whole.
     bad = result.table.append_column("oops", pa.array([[1]] * result.table.num_rows))
     with pytest.raises(pa.ArrowException):
-        write_csv(dataclasses.replace(result, table=bad), path)
+        store.write_export("mixed", MONTH, dataclasses.replace(result, table=bad))
     assert path.read_bytes() == good
-    assert [p.name for p in path.parent.iterdir()] == ["mixed.csv"]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert next(iter(csv.DictReader(path.open())))["area"] == "A"
 
 
