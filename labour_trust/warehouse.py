@@ -45,6 +45,11 @@ _SNAPSHOT_ALIAS = "labour_trust_snapshot"
 T = TypeVar("T")
 
 
+# Tables of the store never mirrored: contributor summaries hold individual values (the
+# largest pay of a cell), inputs to disclosure control only (trust/contributors.py).
+UNMIRRORED_SCHEMAS = frozenset({"contributors"})
+
+
 class WarehouseLockedError(RuntimeError):
     """Another process kept the live warehouse file open for longer than the bounded wait."""
 
@@ -109,7 +114,7 @@ def rebuild_warehouse(tables_root: str, database: str | Path) -> dict[str, int]:
     database.parent.mkdir(parents=True, exist_ok=True)
     store, counts = Store(tables_root), {}
     with writer_lock(database), duckdb.connect(str(database)) as con:
-        for schema in store.folders():
+        for schema in sorted(set(store.folders()) - UNMIRRORED_SCHEMAS):
             for name in store.folders(schema):
                 uri = store.uri(schema, name)
                 options = storage_options_for(uri)

@@ -4,8 +4,8 @@ SDC checks, Delta output.
 `published_month` month m reads every `trust.<name>` of m from the warehouse and protects
 them as one problem (`publishing/joint.protect_month`): every view of every table, the
 relations between tables (the same people counted in two tables, subsets ≤ their sets) and
-the release consumers already hold for m. Contributor values behind the magnitudes are read
-at exactly the feed versions each trust month was computed from. Every disclosure check
+the release consumers already hold for m. The contributors behind the magnitudes are the
+trust step's summaries of the same month (no feed is read here). Every disclosure check
 then runs on what would be published, the LP audit jointly over all tables and the earlier
 release (`joint.audit_month`). A failed check writes nothing: the previous good release of
 every table stays published.
@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.consumer_copies import (
@@ -42,8 +43,7 @@ from labour_trust.defs.consumer_copies import (
     restricted_results,
 )
 from labour_trust.defs.partitions import MONTHLY, monthly_check
-from labour_trust.defs.resources import AuditTrail, PublicationStore, ShareStore, TrustTables
-from labour_trust.defs.trust import pinned_connection
+from labour_trust.defs.resources import AuditTrail, PublicationStore, TrustTables
 from labour_trust.disclosure import (
     SDC_CHECKS,
     AuditReport,
@@ -53,14 +53,13 @@ from labour_trust.disclosure import (
     SdcResult,
     Violation,
 )
-from labour_trust.feeds.departments import FEEDS_BY_NAME
+from labour_trust.disclosure.primary import VALUE_COLUMN, WEIGHT_COLUMN
 from labour_trust.governance.agreements import AgreementRegister
-from labour_trust.months import month_params
 from labour_trust.publishing.joint import audit_month, protect_month
 from labour_trust.publishing.protect import verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
-from labour_trust.shares.pinned import SharePointer
-from labour_trust.trust.datasets import TRUST_DATASETS, VIEW_NAMES
+from labour_trust.trust.contributors import of_magnitude
+from labour_trust.trust.datasets import TRUST_DATASETS
 
 PUBLISHED_CLASSIFICATION = "OFFICIAL"
 # Bump when disclosure control changes what a month publishes: every month shows as unsynced.
@@ -143,7 +142,6 @@ def build_published_month(
     def published_month(
         context: dg.AssetExecutionContext,
         trust_tables: TrustTables,
-        shares: ShareStore,
         publications: PublicationStore,
         audit: AuditTrail,
     ) -> Iterator:
@@ -151,7 +149,7 @@ def build_published_month(
         policy = publications.policy()
         rows = {name: trust_tables.read_month("trust", name, month) for name in tables}
         contributors = {
-            name: _contributors(t, month, _trust_sources(context, name, shares), shares)
+            name: _contributors(t, rows[name], _summary(trust_tables, name, month))
             for name, t in tables.items()
         }
         previous = {
@@ -266,28 +264,6 @@ def _publish(
     return version, previous, agreements
 
 
-def _trust_sources(
-    context: dg.AssetExecutionContext, name: str, shares: ShareStore
-) -> dict[str, dict[str, SharePointer]]:
-    """The feed versions the trust month was computed from (its `source_versions`), so that
-    contributor values come from exactly the data behind the rows being protected."""
-    key, month = dg.AssetKey(["trust", name]), context.partition_key
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
-    ).records
-    if not records:
-        raise dg.Failure(f"trust/{name} month {month} has not been materialised")
-    metadata = records[0].asset_materialization.metadata
-    out: dict[str, dict[str, SharePointer]] = {}
-    for source, version in metadata["source_versions"].value.items():
-        share, source_month = source.split("@")
-        pointer = SharePointer.pinned(
-            share, shares.uri(FEEDS_BY_NAME[share]), source_month, version
-        )
-        out.setdefault(VIEW_NAMES[share], {})[source_month] = pointer
-    return out
-
-
 def _joint_check(report: AuditReport, name: str) -> CheckResult:
     """The joint audit's failures in one table, as that table's audit check."""
     violations = [
@@ -308,30 +284,51 @@ def content_hash(table: pa.Table) -> str:
 
 
 def _contributors(
-    table: PublishedTable,
-    month: str,
-    feeds: Mapping[str, SharePointer | dict[str, SharePointer]],
-    shares: ShareStore,
+    table: PublishedTable, rows: pa.Table, summary: pa.Table | None
 ) -> dict[str, pa.Table]:
-    """Contributor-level values of every magnitude, at the finest cells only (the engine
-    and the checks roll them up the hierarchy). Magnitudes sharing one SQL (mean and median
-    pay) are computed once."""
-    dataset = TRUST_DATASETS[table.name]
+    """Every magnitude's contributors at the finest cells (the engine and the checks roll
+    them up the hierarchies): the trust step's summaries for the magnitudes under the
+    dominance rules; for a median (exempt) its contributor count, one summary row a cell."""
     description = table.views[0].description
-    parents = sorted({v for d in description.dimensions for v in d.parent.values()})
-    hierarchical = [d.column for d in description.dimensions if d.parent]
-    finest = " AND ".join(f"{c} NOT IN (SELECT unnest($parents))" for c in hierarchical)
-    by_sql: dict[str, list[str]] = {}
-    for column, sql in dataset.contributor_sql.items():
-        by_sql.setdefault(sql, []).append(column)
+    dataset = TRUST_DATASETS[table.name]
+    dims = list(description.dimension_columns)
     out: dict[str, pa.Table] = {}
-    with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
-        for sql, columns in by_sql.items():
-            query = f"SELECT * FROM ({sql}) WHERE {finest or 'true'}"
-            params = {**month_params(sql, month), "parents": parents}
-            rows = con.sql(query, params=params).to_arrow_table()
-            out.update(dict.fromkeys(columns, rows))
+    for magnitude in description.magnitudes:
+        column = magnitude.column
+        if column in dataset.contributor_selects:
+            if summary is None:
+                raise dg.Failure(f"trust/{table.name} has no contributor summary: rerun it")
+            out[column] = _finest(of_magnitude(summary, column), description)
+            continue
+        if magnitude.dominance:
+            raise dg.Failure(
+                f"published/{table.name}.{column}: under the dominance rules but "
+                f"trust/{table.name} declares no contributor values for it"
+            )
+        finest = _finest(rows, description)
+        n = pc.fill_null(finest[dataset.contributor_columns[column]], 0).cast(pa.int64())
+        counts = finest.select(dims).append_column(WEIGHT_COLUMN, n)
+        counts = counts.filter(pc.greater(n, 0))
+        # n contributors whose values a median's rule does not need (it is exempt from
+        # dominance): zeros stand in for them.
+        out[column] = counts.append_column(VALUE_COLUMN, pa.array([0.0] * counts.num_rows))
     return out
+
+
+def _summary(trust_tables: TrustTables, name: str, month: str) -> pa.Table | None:
+    if not TRUST_DATASETS[name].contributor_selects:
+        return None
+    return trust_tables.read_month("contributors", name, month)
+
+
+def _finest(rows: pa.Table, description) -> pa.Table:
+    """Rows whose hierarchical dimensions are at their finest level."""
+    keep = pa.array([True] * rows.num_rows)
+    for dim in description.dimensions:
+        if dim.parent:
+            parents = pa.array(sorted(set(dim.parent.values())))
+            keep = pc.and_(keep, pc.invert(pc.is_in(rows[dim.column], value_set=parents)))
+    return rows.filter(keep)
 
 
 def _check_results(

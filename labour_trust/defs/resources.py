@@ -31,7 +31,7 @@ from labour_trust.settings import is_embedded, store_root, trust_home
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.shares.storage import share_uri, storage_options_for
 from labour_trust.store import Store
-from labour_trust.warehouse import mirror_month
+from labour_trust.warehouse import UNMIRRORED_SCHEMAS, mirror_month
 
 SHARES_ENV = "LABOUR_TRUST_SHARES"
 PUBLISHED_ENV = "LABOUR_TRUST_PUBLISHED"
@@ -119,7 +119,7 @@ class TrustTables(dg.ConfigurableResource):
         returns the table's new version."""
         with Store(self.store).lock(f"table-{schema}.{name}"):  # one writer per table
             version = replace_month(self.uri(schema, name), month, table, schema_mode="merge")
-        if self.warehouse is not None:
+        if self.warehouse is not None and schema not in UNMIRRORED_SCHEMAS:
             mirror_month(self.warehouse, schema, name, month, table)
         return version
 

@@ -3,7 +3,9 @@
 Each dataset reads the feed months its SQL needs (look-ahead and look-back are partition
 mappings), computes in an in-memory DuckDB over the shares read in place, then replaces its
 month of the Delta table `tables/trust/<name>` in the store (`TrustTables`). Writers of one
-table queue for the write only, so months compute in parallel.
+table queue for the write only, so months compute in parallel. The same step summarises the
+contributors behind its magnitudes (`tables/contributors/<name>`, trust/contributors.py):
+the publication step applies the dominance rules to them without reading a feed.
 """
 
 import hashlib
@@ -24,6 +26,7 @@ from labour_trust.feeds.linkage_check import linkage_key_conflict
 from labour_trust.months import shift_month
 from labour_trust.reference import lad_table
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, open_share
+from labour_trust.trust.contributors import summarise
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
 from labour_trust.trust.spec import TrustDataset
 
@@ -140,6 +143,10 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
             raise dg.Failure(description=f"trust/{dataset.name} {conflict}")
         with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
             table = compute(con, dataset, month)
+            summary = summarise(con, dataset, month) if dataset.contributor_selects else None
+        # The summary first: a trust month is never newer than its contributors.
+        if summary is not None:
+            trust_tables.write_month("contributors", dataset.name, month, summary)
         version = trust_tables.write_month("trust", dataset.name, month, table)
         metadata = _result_metadata(dataset, month, table, pinned)
         metadata["delta_uri"] = dg.MetadataValue.path(trust_tables.uri("trust", dataset.name))

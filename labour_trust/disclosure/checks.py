@@ -301,7 +301,7 @@ def _dominance_stats(
         if "contributor" in contributors.column_names:
             query = _by_contributor_sql(description, cols)
         else:
-            query = _by_row_sql(description, cols, k)
+            query = _by_row_sql(description, cols, k, "contributors" in contributors.column_names)
         query += f"""
             , ranked AS (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY v DESC)
                          AS k FROM candidates),
@@ -312,9 +312,12 @@ def _dominance_stats(
                        coalesce(sum(v) FILTER (WHERE k <= {int(nk_n)}), 0) AS top
                 FROM ranked GROUP BY ALL
             )
-            SELECT head.* REPLACE ((head.n + coalesce(tail.n, 0))::BIGINT AS n,
-                                   (head.total + coalesce(tail.total, 0))::DOUBLE AS total)
-            FROM head LEFT JOIN tail USING ({cols})
+            SELECT {cols},
+                   (coalesce(head.n, 0) + coalesce(tail.n, 0))::BIGINT AS n,
+                   (coalesce(head.total, 0) + coalesce(tail.total, 0))::DOUBLE AS total,
+                   coalesce(head.first, 0) AS first, coalesce(head.second, 0) AS second,
+                   coalesce(head.top, 0) AS top
+            FROM head FULL JOIN tail USING ({cols})
         """
         rows = con.sql(query).to_arrow_table().to_pylist()
     finally:
@@ -345,18 +348,22 @@ def _by_contributor_sql(description: TableDescription, cols: str) -> str:
     """
 
 
-def _by_row_sql(description: TableDescription, cols: str, k: int) -> str:
+def _by_row_sql(description: TableDescription, cols: str, k: int, summarised: bool) -> str:
     """Each row a contributor: only the k largest of each finest cell can be among the k
     largest of any parent, so only those are rolled up one by one; the rest of each cell
-    is rolled up as a count and a sum."""
+    is rolled up as a count and a sum. A summarised row (``contributors`` > 1: that many
+    contributors, ``value`` their sum) is never one of the largest: it joins the rest."""
     top_select, top_join = _rollup(description, "t")
     rest_select, rest_join = _rollup(description, "s")
+    weight = "contributors::BIGINT" if summarised else "1"
     return f"""
-        WITH ordered AS (SELECT *, row_number() OVER (PARTITION BY {cols}
-                                                      ORDER BY value DESC) AS k FROM raw),
+        WITH weighted AS (SELECT *, {weight} AS w FROM raw),
+        ordered AS (SELECT *, CASE WHEN w = 1 THEN row_number() OVER (
+                                PARTITION BY {cols}, w = 1 ORDER BY value DESC) END AS k
+                    FROM weighted),
         leaf_top AS (SELECT * FROM ordered WHERE k <= {k}),
-        leaf_rest AS (SELECT {cols}, count(*) AS n, sum(value) AS total
-                      FROM ordered WHERE k > {k} GROUP BY ALL),
+        leaf_rest AS (SELECT {cols}, sum(w) AS n, sum(value) AS total
+                      FROM ordered WHERE k IS NULL OR k > {k} GROUP BY ALL),
         candidates AS (SELECT {top_select}, t.value AS v FROM leaf_top t {top_join}),
         tail AS (SELECT {rest_select}, sum(s.n) AS n, sum(s.total) AS total
                  FROM leaf_rest s {rest_join} GROUP BY ALL)

@@ -26,6 +26,12 @@ Magnitudes (from contributor-level values, aggregated in DuckDB)
     Contributor rows are given at the finest level; they are rolled up the dimension
     hierarchies so that every level's cell is tested on its own contributors. A magnitude
     exempt from dominance may instead rely on its contributor-count column.
+
+    Summarised contributors: rows without a ``contributor`` id may carry a ``contributors``
+    column, the number of contributors the row stands for (``value`` is then their sum).
+    Only rows standing for one contributor can be among the largest, so a summary keeps
+    each finest cell's largest contributors as rows of their own and the rest as one row
+    (``trust/contributors.py``): the rules give the same answer as on every contributor.
 """
 
 from __future__ import annotations
@@ -49,6 +55,12 @@ from labour_trust.disclosure.policy import DisclosurePolicy
 
 CONTRIBUTOR_COLUMN = "contributor"
 VALUE_COLUMN = "value"
+WEIGHT_COLUMN = "contributors"  # how many contributors a summary row stands for
+
+
+def weight_sql(contributors: pa.Table) -> str:
+    """SQL for the number of contributors each row stands for (1 without a summary)."""
+    return f"{WEIGHT_COLUMN}::BIGINT" if WEIGHT_COLUMN in contributors.column_names else "1"
 
 
 def count_primaries(grid: Grid, policy: DisclosurePolicy) -> dict[int, str]:
@@ -182,13 +194,15 @@ def contributor_stats(
 def _stats_of_rows(contributors: pa.Table, description: TableDescription, top: int) -> list[dict]:
     """Each row is a contributor: count, sum and the largest values per finest cell."""
     dim_list = ", ".join(_quote(d) for d in description.dimension_columns)
+    weight = weight_sql(contributors)
     con = _connect()
     try:
         con.register("contrib", contributors)
         return (
             con.sql(f"""
-            SELECT {dim_list}, count(*) AS n, sum({VALUE_COLUMN}::DOUBLE) AS total,
-                   max({VALUE_COLUMN}::DOUBLE, {top}) AS top
+            SELECT {dim_list}, sum({weight})::BIGINT AS n, sum({VALUE_COLUMN}::DOUBLE) AS total,
+                   coalesce(max({VALUE_COLUMN}::DOUBLE, {top}) FILTER ({weight} = 1),
+                            []::DOUBLE[]) AS top
             FROM contrib GROUP BY {dim_list}
         """)
             .to_arrow_table()
@@ -276,6 +290,17 @@ def _check_contributors(contributors: pa.Table, description: TableDescription) -
         raise DescriptionError(f"table {description.name!r}: contributors lack column(s) {missing}")
     if contributors.column(VALUE_COLUMN).null_count:
         raise DescriptionError(f"table {description.name!r}: contributor values have nulls")
+    if WEIGHT_COLUMN in contributors.column_names:
+        if CONTRIBUTOR_COLUMN in contributors.column_names:
+            raise DescriptionError(
+                f"table {description.name!r}: contributors are either identified or "
+                "summarised, not both"
+            )
+        weights = contributors.column(WEIGHT_COLUMN)
+        if weights.null_count or (len(weights) and pc.min(weights).as_py() < 1):
+            raise DescriptionError(
+                f"table {description.name!r}: a summary row stands for fewer than one contributor"
+            )
     for dim in description.dimensions:
         if dim.hierarchical:
             values = pc.unique(contributors.column(dim.column)).to_pylist()

@@ -9,8 +9,6 @@ from labour_trust.reference.geography import UK_CODE
 from labour_trust.trust.spec import Column, TrustDataset
 from labour_trust.trust.sql_common import (
     AREAS_CTE,
-    LAD_LEVEL_AREA,
-    LAD_LEVELS_JOIN,
     LADS_CTE,
     PAYE,
     UC,
@@ -124,13 +122,6 @@ LEFT JOIN agg x
 ORDER BY a.area_order, a.area_code, gr.group_order
 """
 
-_PAY_CONTRIBUTORS = f"""SELECT CAST($month AS VARCHAR) AS month, {LAD_LEVEL_AREA} AS area_code,
-       l.group_type, l.group_value, l.pay_m6 AS value
-FROM member_groups l
-{LAD_LEVELS_JOIN}
-WHERE l.pay_m6 IS NOT NULL
-"""
-
 _COHORT = (
     (UC, "person_token"),
     (UC, "lad_code"),
@@ -203,6 +194,5 @@ DATASET = TrustDataset(
     month_offsets={UC: (0,), PAYE: (3, 6)},
     column_specs=COLUMNS,
     dimensions=("month", "area_code", "group_type", "group_value"),
-    contributor_selects={"median_pay_m6": _PAY_CONTRIBUTORS},
     totals={"area_code": UK_CODE, "group_type": "all"},
 )

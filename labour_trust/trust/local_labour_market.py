@@ -123,8 +123,8 @@ LEFT JOIN bp_agg bp USING (area_code)
 ORDER BY a.area_order, a.area_code
 """
 
-# Mean and median pay share their contributors: each employed person's monthly pay, in
-# their LAD, its region and the UK.
+# Contributors to mean pay (dominance rules): each employed person's monthly pay, in their
+# LAD, its region and the UK. The median relies on its contributor count.
 _PAY_CONTRIBUTORS = f"""
 SELECT CAST($month AS VARCHAR) AS month, {LAD_LEVEL_AREA} AS area_code,
        CAST(p.pay AS DOUBLE) AS value
@@ -211,6 +211,6 @@ DATASET = TrustDataset(
     month_offsets={UC: (0,), PAYE: (0,), FE: (0,), BP: (0,)},
     column_specs=COLUMNS,
     dimensions=("month", "area_code"),
-    contributor_selects={"median_pay": _PAY_CONTRIBUTORS, "mean_pay": _PAY_CONTRIBUTORS},
+    contributor_selects={"mean_pay": _PAY_CONTRIBUTORS},
     totals={"area_code": UK_CODE},
 )

@@ -23,7 +23,6 @@ from labour_trust.trust.sql_common import (
     region_area,
     values_rows,
 )
-from labour_trust.trust.stages import money_sum
 
 NAME = "sector_view"
 SECTION = f"coalesce(sic_section, {lit(TOTAL)})"
@@ -125,19 +124,6 @@ WHERE a.area_level <> 'lad'
 ORDER BY a.area_order, a.area_code, s.section_order
 """
 
-# Contributors to the job-pay median are persons: a person's value is their pay summed over
-# their jobs in the cell's section (over all their jobs for Total).
-_PAY_CONTRIBUTORS = f"""
-SELECT CAST($month AS VARCHAR) AS month, {REGION_LEVEL_AREA} AS area_code,
-       {SECTION} AS sic_section, l.pay AS value
-FROM (
-    SELECT person_token, itl1_code, sic_section, CAST({money_sum("pay")} AS DOUBLE) AS pay
-    FROM job_cells
-    GROUP BY GROUPING SETS ((person_token, itl1_code, sic_section), (person_token, itl1_code))
-) l
-{REGION_LEVELS_JOIN}
-"""
-
 _EMPLOYMENT_CONTRIBUTORS = f"""
 SELECT CAST($month AS VARCHAR) AS month, {REGION_LEVEL_AREA} AS area_code,
        sec.sic_section, CAST(b.employment AS DOUBLE) AS value
@@ -209,9 +195,6 @@ DATASET = TrustDataset(
     month_offsets={PAYE: (0,), UC: (-1,), BP: (0,)},
     column_specs=COLUMNS,
     dimensions=("month", "area_code", "sic_section"),
-    contributor_selects={
-        "median_pay": _PAY_CONTRIBUTORS,
-        "enterprise_employment": _EMPLOYMENT_CONTRIBUTORS,
-    },
+    contributor_selects={"enterprise_employment": _EMPLOYMENT_CONTRIBUTORS},
     totals={"area_code": UK_CODE, "sic_section": TOTAL},
 )

@@ -12,8 +12,6 @@ from labour_trust.trust.sql_common import (
     FE,
     LADS_CTE,
     PAYE,
-    REGION_LEVEL_AREA,
-    REGION_LEVELS_JOIN,
     TOTAL,
     area_columns,
     count,
@@ -100,15 +98,6 @@ WHERE a.area_level <> 'lad'
 ORDER BY a.area_order, a.area_code, s.ssa_order, lv.level_order
 """
 
-_PAY_CONTRIBUTORS = f"""SELECT CAST($month AS VARCHAR) AS month, {REGION_LEVEL_AREA} AS area_code,
-       coalesce(l.ssa_tier1, {lit(TOTAL)}) AS ssa_tier1,
-       coalesce(l.level, {lit(TOTAL)}) AS level,
-       l.pay_m6 AS value
-FROM linked l
-{REGION_LEVELS_JOIN}
-WHERE l.pay_m6 IS NOT NULL
-"""
-
 _ACH = ((FE, "person_token"), (FE, "lad_code"), (FE, "outcome"), (FE, "ssa_tier1"), (FE, "level"))
 _M6 = (*_ACH, (PAYE, "person_token"), (PAYE, "month"))
 
@@ -165,6 +154,5 @@ DATASET = TrustDataset(
     month_offsets={FE: (0,), PAYE: (6,)},
     column_specs=COLUMNS,
     dimensions=("month", "area_code", "ssa_tier1", "level"),
-    contributor_selects={"median_pay_m6": _PAY_CONTRIBUTORS},
     totals={"area_code": UK_CODE, "ssa_tier1": TOTAL, "level": TOTAL},
 )

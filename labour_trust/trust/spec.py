@@ -51,7 +51,8 @@ class TrustDataset:
     column_specs: tuple[Column, ...]
     dimensions: tuple[str, ...]
     # Magnitude column → SELECT (over the same CTEs) returning one row per (cell,
-    # contributor): the dimension columns plus ``value``, for dominance rules.
+    # contributor): the dimension columns plus ``value``, for the dominance rules. Only
+    # magnitudes under those rules (sums, means); a median relies on its contributor count.
     contributor_selects: dict[str, str] = field(default_factory=dict)
     # Dimension → the value that labels its margin ('Total', the UK code…).
     totals: dict[str, str] = field(default_factory=dict)

@@ -85,5 +85,5 @@ def test_every_problem_is_named_with_its_rule(tmp_path: Path):
 
 
 def test_constructing_an_invalid_policy_raises_policy_error():
-    with pytest.raises(PolicyError, match="disclosure policy: field nk_n must be an integer >= 1"):
+    with pytest.raises(PolicyError, match="field nk_n must be an integer from 1 to 10"):
         DisclosurePolicy(nk_n=0)

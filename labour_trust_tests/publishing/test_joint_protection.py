@@ -13,6 +13,7 @@ from labour_trust.disclosure.audit import audit_joint
 from labour_trust.publishing.joint import month_loss, protect_month
 from labour_trust.publishing.protect import _merge, kept_rows, protect, rows_of
 from labour_trust.publishing.tables import PUBLISHED, relations_among, undeclared_counts
+from labour_trust.trust.datasets import TRUST_DATASETS
 from labour_trust.trust.local_labour_market import REGIME_COLUMNS
 
 from .month_tables import month_contributors, month_tables
@@ -177,6 +178,18 @@ def test_protect_month_is_deterministic(month, protected):
 
 def test_every_published_count_has_a_declared_relation():
     assert undeclared_counts() == []
+
+
+def test_every_magnitude_has_what_its_rules_need():
+    """Dominance rules need contributor values (summarised by the trust step); a median,
+    exempt from them, needs its contributor count."""
+    for table in PUBLISHED.values():
+        dataset = TRUST_DATASETS[table.name]
+        for magnitude in table.views[0].description.magnitudes:
+            if magnitude.dominance:
+                assert magnitude.column in dataset.contributor_selects, magnitude
+            else:
+                assert magnitude.column in dataset.contributor_columns, magnitude
 
 
 def test_a_new_count_without_a_relation_is_caught():

@@ -163,7 +163,7 @@ def local_labour_market(feeds: dict[str, Rows], month: str) -> Rows:
 
 
 def local_labour_market_contributors(feeds: dict[str, Rows], month: str) -> dict:
-    """(month, area_code) → sorted per-person pay values."""
+    """Mean pay's contributors: (month, area_code) → sorted per-person pay values."""
     geo = Geo()
     paye = of_month(feeds["paye_rti"], month)
     home, pay = residence(paye), pay_per_person(paye)
@@ -171,8 +171,7 @@ def local_labour_market_contributors(feeds: dict[str, Rows], month: str) -> dict
     for p, lad in home.items():
         for code in (lad, geo.region(lad), UK_CODE):
             cells[(month, code)].append(pay[p])
-    values = {k: sorted(v) for k, v in cells.items()}
-    return {"median_pay": values, "mean_pay": values}
+    return {"mean_pay": {k: sorted(v) for k, v in cells.items()}}
 
 
 # -------------------------------------------------------------------------- sector_view
@@ -223,27 +222,14 @@ def sector_view(feeds: dict[str, Rows], month: str) -> Rows:
 
 
 def sector_view_contributors(feeds: dict[str, Rows], month: str) -> dict:
+    """Enterprise employment's contributors: the enterprises of each cell."""
     geo = Geo()
-    paye = of_month(feeds["paye_rti"], month)
-    home = residence(paye)
-    person_pay: dict[tuple, float] = defaultdict(float)
-    for r in paye:
-        region = geo.region(home[r["person_token"]])
-        for code in (region, UK_CODE):
-            for section in (r["sic_section"], TOTAL):
-                person_pay[(month, code, section, r["person_token"])] += r["gross_pay_month"]
-    pay_cells: dict[tuple, list[float]] = defaultdict(list)
-    for (m, code, section, _), value in person_pay.items():
-        pay_cells[(m, code, section)].append(value)
     emp_cells: dict[tuple, list[float]] = defaultdict(list)
     for r in of_month(feeds["business_population"], month):
         for code in (geo.region(r["lad_code"]), UK_CODE):
             for section in (r["sic_section"], TOTAL):
                 emp_cells[(month, code, section)].append(float(r["employment"]))
-    return {
-        "median_pay": {k: sorted(v) for k, v in pay_cells.items()},
-        "enterprise_employment": {k: sorted(v) for k, v in emp_cells.items()},
-    }
+    return {"enterprise_employment": {k: sorted(v) for k, v in emp_cells.items()}}
 
 
 # -------------------------------------------------------------------- claimant_outcomes
@@ -307,21 +293,6 @@ def claimant_outcomes(feeds: dict[str, Rows], month: str) -> Rows:
     return out
 
 
-def claimant_outcomes_contributors(feeds: dict[str, Rows], month: str) -> dict:
-    geo = Geo()
-    pay6 = pay_per_person(of_month(feeds["paye_rti"], shift(month, 6)))
-    cells: dict[tuple, list[float]] = defaultdict(list)
-    for r in of_month(feeds["uc_claimants"], month):
-        p = r["person_token"]
-        if r["conditionality_regime"] != "Searching for work" or p not in pay6:
-            continue
-        lad = r["lad_code"]
-        for code in (lad, geo.region(lad), UK_CODE):
-            for group_type in ("all", "age_band", "sex", "disability"):
-                cells[(month, code, group_type, _group_of(r, group_type))].append(pay6[p])
-    return {"median_pay_m6": {k: sorted(v) for k, v in cells.items()}}
-
-
 # ---------------------------------------------------------------------- skills_outcomes
 
 
@@ -366,30 +337,10 @@ def skills_outcomes(feeds: dict[str, Rows], month: str) -> Rows:
     return out
 
 
-def skills_outcomes_contributors(feeds: dict[str, Rows], month: str) -> dict:
-    geo = Geo()
-    achieved = _achievements(feeds, month)
-    home = residence(achieved)
-    pay6 = pay_per_person(of_month(feeds["paye_rti"], shift(month, 6)))
-    members: set[tuple] = set()
-    for r in achieved:
-        p = r["person_token"]
-        if p not in pay6:
-            continue
-        region = geo.region(home[p])
-        for code in (region, UK_CODE):
-            for ssa in (r["ssa_tier1"], TOTAL):
-                for level in (r["level"], TOTAL):
-                    members.add((month, code, ssa, level, p))
-    cells: dict[tuple, list[float]] = defaultdict(list)
-    for *cell, p in members:
-        cells[tuple(cell)].append(pay6[p])
-    return {"median_pay_m6": {k: sorted(v) for k, v in cells.items()}}
-
-
 DATASETS = {
     "local_labour_market": (local_labour_market, local_labour_market_contributors),
     "sector_view": (sector_view, sector_view_contributors),
-    "claimant_outcomes": (claimant_outcomes, claimant_outcomes_contributors),
-    "skills_outcomes": (skills_outcomes, skills_outcomes_contributors),
+    # Medians only: they rely on their contributor counts (no dominance rules).
+    "claimant_outcomes": (claimant_outcomes, lambda feeds, month: {}),
+    "skills_outcomes": (skills_outcomes, lambda feeds, month: {}),
 }
