@@ -46,12 +46,21 @@ def summary_sql(dimensions: tuple[str, ...], contributor_sql: str, magnitudes: l
     """
 
 
-def summarise(con: duckdb.DuckDBPyConnection, dataset: TrustDataset, month: str) -> pa.Table:
+def summarise(
+    con: duckdb.DuckDBPyConnection,
+    dataset: TrustDataset,
+    month: str,
+    tables: frozenset[str] = frozenset(),
+) -> pa.Table | None:
     """Every magnitude's contributor summary for ``month`` (columns: magnitude, the dataset's
-    dimensions, value, contributors); magnitudes sharing one query are computed once."""
+    dimensions, value, contributors), None without magnitudes under the dominance rules;
+    magnitudes sharing one query are computed once.
+    ``tables``: stages already tables of ``con`` (``stages.materialise_stages``)."""
     by_sql: dict[str, list[str]] = {}
-    for column, sql in dataset.contributor_sql.items():
+    for column, sql in dataset.contributor_sql_over(tables).items():
         by_sql.setdefault(sql, []).append(column)
+    if not by_sql:
+        return None
     parts = []
     for sql, columns in by_sql.items():
         query = summary_sql(dataset.dimensions, sql, columns)

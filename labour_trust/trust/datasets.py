@@ -71,7 +71,13 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, month: str) -> pa.Table:
     return con.sql(sql, params=month_params(sql, month)).to_arrow_table()
 
 
-def compute(con: duckdb.DuckDBPyConnection, dataset: TrustDataset | str, month: str) -> pa.Table:
-    """The dataset's rows for partition month ``month`` ('YYYY-MM'), in its declared schema."""
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    dataset: TrustDataset | str,
+    month: str,
+    tables: frozenset[str] = frozenset(),
+) -> pa.Table:
+    """The dataset's rows for partition month ``month`` ('YYYY-MM'), in its declared schema.
+    ``tables``: stages already tables of ``con`` (``stages.materialise_stages``)."""
     ds = _dataset(dataset)
-    return _run(con, ds.sql, month).cast(ds.schema)
+    return _run(con, ds.sql_over(tables), month).cast(ds.schema)

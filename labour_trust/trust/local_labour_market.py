@@ -69,7 +69,8 @@ paye_agg AS (
     SELECT {lad_area()} AS area_code,
         count(*) AS paye_employees,
         quantile_cont(CAST(p.pay AS DOUBLE), 0.5) AS median_pay,
-        CAST(avg(p.pay) AS DOUBLE) AS mean_pay
+        -- The exact pence sum, then one division: the same double however DuckDB plans it.
+        CAST(sum(p.pay) AS DOUBLE) / count(*) AS mean_pay
     FROM paye_person p
     JOIN lads l ON l.lad_code = p.lad_code
     GROUP BY {LAD_SETS}

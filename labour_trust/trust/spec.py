@@ -8,12 +8,18 @@ A dataset's SQL runs on a DuckDB connection holding views named after the feed t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
 
 from labour_trust.trust.stages import with_clause
+
+
+def _reads(selects: dict[str, str], relation: str) -> bool:
+    return any(re.search(rf"\b{relation}\b", sql) for sql in selects.values())
+
 
 ColumnKind = Literal[
     "dimension",  # part of the cell key
@@ -62,12 +68,25 @@ class TrustDataset:
     @property
     def sql(self) -> str:
         """The dataset's query, self-contained; month parameters ``$month``… ."""
-        return f"{with_clause(self.stages, self.ctes)}\n{self.select}"
+        return self.sql_over()
 
     @property
     def contributor_sql(self) -> dict[str, str]:
         """Magnitude column → self-contained query for its contributor rows."""
-        with_ = with_clause(self.stages, self.ctes)
+        return self.contributor_sql_over()
+
+    @property
+    def summarised_stages(self) -> tuple[str, ...]:
+        """The stages the contributor selects read (and those before them)."""
+        used = [i for i, s in enumerate(self.stages) if _reads(self.contributor_selects, s)]
+        return self.stages[: max(used) + 1] if used else ()
+
+    def sql_over(self, tables: frozenset[str] = frozenset()) -> str:
+        """The query on a connection where the stages ``tables`` are already tables."""
+        return f"{with_clause(self.stages, self.ctes, tables)}\n{self.select}"
+
+    def contributor_sql_over(self, tables: frozenset[str] = frozenset()) -> dict[str, str]:
+        with_ = with_clause(self.stages, self.ctes, tables)
         return {col: f"{with_}\n{select}" for col, select in self.contributor_selects.items()}
 
     @property

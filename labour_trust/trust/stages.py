@@ -5,6 +5,13 @@ A dataset's SQL includes the stages it uses as CTEs, so it runs on its own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from labour_trust.months import month_params
+
+if TYPE_CHECKING:
+    import duckdb
+
 
 def money_sum(expr: str) -> str:
     """Sum of pay, exact in pence (DECIMAL): a floating-point sum depends on the order
@@ -52,7 +59,24 @@ def _cte(name: str) -> str:
     return f"{name} AS {hint}({STAGES[name]}\n)"
 
 
-def with_clause(stages: tuple[str, ...], ctes: str) -> str:
-    """``WITH`` the stages, then the dataset's own CTEs."""
-    parts = [_cte(name) for name in stages]
+def with_clause(stages: tuple[str, ...], ctes: str, tables: frozenset[str] = frozenset()) -> str:
+    """``WITH`` the stages (less those already ``tables`` of the connection), then the
+    dataset's own CTEs."""
+    parts = [_cte(name) for name in stages if name not in tables]
     return "WITH " + ",\n".join([*parts, ctes.strip()])
+
+
+def materialise_stages(
+    con: duckdb.DuckDBPyConnection, stages: tuple[str, ...], month: str
+) -> frozenset[str]:
+    """Each stage not inlined as a temporary table of ``con``, for several queries of one
+    month to read (a dataset and its contributor summary): computed once, not per query."""
+    done: set[str] = set()
+    for i, name in enumerate(stages):
+        if name in INLINED:
+            continue
+        earlier = [_cte(s) for s in stages[:i] if s not in done]
+        sql = ("WITH " + ",\n".join(earlier) + "\n" if earlier else "") + STAGES[name]
+        con.execute(f"CREATE TEMP TABLE {name} AS {sql}", month_params(sql, month))
+        done.add(name)
+    return frozenset(done)

@@ -36,6 +36,10 @@ def direct_compute(home, name, month):
     return compute(con, name, month)
 
 
+def pc_sum(column) -> int:
+    return sum(v for v in column.to_pylist() if v)
+
+
 def store_rows(home, name, month):
     """The month as the store holds it (the source of truth)."""
     table = DeltaTable(str(home / "tables" / "trust" / name)).to_pyarrow_dataset()
@@ -63,6 +67,18 @@ def test_trust_datasets_materialise_into_the_store_and_the_warehouse(home):
         assert stored.select(expected.column_names).equals(expected)
         assert warehouse_rows(home, name, later).sort_by(order).equals(expected)
         assert not [c for c in stored.column_names if "token" in c]
+    # Contributor summaries beside the datasets, never in the analysts' warehouse.
+    summary = DeltaTable(str(home / "tables" / "contributors" / "local_labour_market"))
+    summary = summary.to_pyarrow_dataset().to_table(filter=pds.field("month") == later)
+    assert set(summary["magnitude"].to_pylist()) == {"mean_pay"}
+    assert pc_sum(summary["contributors"]) == 3 * pc_sum(
+        store_rows(home, "local_labour_market", later).filter(pds.field("area_level") == "lad")[
+            "mean_pay_contributors"
+        ]
+    )  # every person, in their LAD, region and the UK
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        schemas = {r[0] for r in con.sql("SELECT schema_name FROM duckdb_schemas()").fetchall()}
+    assert "trust" in schemas and "contributors" not in schemas
     lad_rows = warehouse_rows(home, "local_labour_market", later)
     assert set(lad_rows["area_level"].to_pylist()) == {"lad", "itl1", "uk"}
     assert lad_rows.num_rows == 361 + 12 + 1
