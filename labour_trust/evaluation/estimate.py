@@ -54,22 +54,30 @@ class Design:
 def design(table: pa.Table, covariates: list[str]) -> Design:
     """One-hot categoricals (every level: the penalty-free fit needs no reference level
     dropped for the SMDs, and lbfgs copes with the collinearity), numerics as they are."""
-    blocks, columns = [], []
+    # Columns first, then one matrix filled in place: millions of rows, so no block copies.
+    levels_of: dict[str, tuple[pa.Array, list[str]]] = {}
+    columns: list[tuple[str, str]] = []
     for name in covariates:
-        column = table[name]
         if name in CATEGORICAL:
-            values = pc.cast(column, pa.string()).fill_null("(missing)")
+            values = pc.cast(table[name], pa.string()).fill_null("(missing)")
             levels = sorted(pc.unique(values).to_pylist())
-            codes = pc.index_in(values, value_set=pa.array(levels)).to_numpy(zero_copy_only=False)
-            onehot = np.zeros((len(codes), len(levels)))
-            onehot[np.arange(len(codes)), codes] = 1.0
-            blocks.append(onehot)
+            levels_of[name] = (values, levels)
             columns += [(name, str(level)) for level in levels]
         else:
-            blocks.append(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)[:, None])
             columns.append((name, ""))
     n = table.num_rows
-    matrix = np.hstack(blocks).astype(np.float64) if blocks else np.empty((n, 0))
+    matrix = np.zeros((n, len(columns)), order="F")  # column by column: contiguous writes
+    at = 0
+    for name in covariates:
+        if name in levels_of:
+            values, levels = levels_of[name]
+            codes = pc.index_in(values, value_set=pa.array(levels)).to_numpy(zero_copy_only=False)
+            for j in range(len(levels)):
+                matrix[:, at + j] = codes == j
+            at += len(levels)
+        else:
+            matrix[:, at] = pc.fill_null(table[name], 0).to_numpy(zero_copy_only=False)
+            at += 1
     return Design(matrix, columns)
 
 
@@ -82,9 +90,9 @@ def propensity_logit(
         return np.full(len(treated), np.log(n_t / n_c)), np.empty(0)
     from sklearn.linear_model import LogisticRegression
 
-    mean, sd = x.mean(axis=0), x.std(axis=0)
+    mean, var = column_moments(x)
+    sd = np.sqrt(var)
     sd[sd == 0] = 1.0
-    z = (x - mean) / sd
     controls = np.flatnonzero(~treated)
     weight = np.ones(len(treated))
     if n_c > MAX_FIT_CONTROLS:
@@ -95,8 +103,11 @@ def propensity_logit(
     model = LogisticRegression(C=1e6, max_iter=2000)
     with warnings.catch_warnings():  # a level absent from one group: separation warnings
         warnings.simplefilter("ignore")
-        model.fit(z[fit_rows], treated[fit_rows], sample_weight=weight[fit_rows])
-    return model.decision_function(z), model.coef_[0]
+        z = (x[fit_rows] - mean) / sd  # standardised: only the fitted rows are copied
+        model.fit(z, treated[fit_rows], sample_weight=weight[fit_rows])
+    # Every row's logit from the unstandardised matrix: the same linear score, no copy.
+    coef = model.coef_[0] / sd
+    return x @ coef + (model.intercept_[0] - mean @ coef), model.coef_[0]
 
 
 @dataclass(frozen=True)
@@ -144,16 +155,32 @@ def match(logit: np.ndarray, treated: np.ndarray, caliper_sd: float, k: int = 1)
     )
 
 
+def column_moments(m: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and (population) variance, of all rows or of ``rows`` (a mask),
+    as sums of values and squares: no copy of a matrix of millions of rows."""
+    if rows is not None:
+        return column_moments(m[rows])  # the treated: a few thousand rows
+    n = max(len(m), 1)
+    mean = m.sum(axis=0) / n
+    return mean, np.maximum(np.einsum("ij,ij->j", m, m) / n - mean**2, 0.0)
+
+
 def balance(x: Design, treated: np.ndarray, matching: Matching) -> list[dict[str, object]]:
     """SMD per covariate column before and after matching (pooled SD before matching)."""
     m = x.matrix
-    t, c = m[treated], m[~treated]
-    sd = np.sqrt((t.var(axis=0) + c.var(axis=0)) / 2)
-    before = (t.mean(axis=0) - c.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    n_t, n_c = int(treated.sum()), int((~treated).sum())
+    t_mean, t_var = column_moments(m, treated)
+    all_mean, all_var = column_moments(m)
+    # The pool's moments from everyone's less the treated's: the pool is not copied.
+    c_mean = (all_mean * len(m) - t_mean * n_t) / n_c
+    c_square = ((all_var + all_mean**2) * len(m) - (t_var + t_mean**2) * n_t) / n_c
+    c_var = np.maximum(c_square - c_mean**2, 0.0)
+    sd = np.sqrt((t_var + c_var) / 2)
+    before = (t_mean - c_mean) / np.where(sd > 0, sd, 1.0)
     w = matching.control_weights(len(treated))
     if len(matching.treated_rows):
         after_t = m[matching.treated_rows].mean(axis=0)
-        after_c = (m * w[:, None]).sum(axis=0) / w.sum()
+        after_c = (w @ m) / w.sum()
         after = (after_t - after_c) / np.where(sd > 0, sd, 1.0)
     else:
         after = np.full(m.shape[1], np.nan)
@@ -288,10 +315,12 @@ def evaluate(
             f"evaluation {spec.name} {month}: {n_t} treated and {n_c} in the comparison pool; "
             "both are needed"
         )
-    model_x = design(table, spec.model_covariates)
+    covariates = list(spec.covariates)
+    all_x = design(table, covariates)
+    model_x = all_x if spec.model_covariates == covariates else design(table, spec.model_covariates)
     logit, _ = propensity_logit(model_x.matrix, treated)
     matching = match(logit, treated, spec.caliper_sd, spec.neighbours)
-    smd = balance(design(table, list(spec.covariates)), treated, matching)
+    smd = balance(all_x, treated, matching)
     rows = []
     for outcome in spec.outcomes:
         for h in spec.horizons:
