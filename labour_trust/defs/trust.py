@@ -23,6 +23,7 @@ from labour_trust.defs.partitions import MONTHLY
 from labour_trust.defs.resources import ShareStore, TrustTables
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.linkage_check import linkage_key_conflict
+from labour_trust.feeds.scan import bounded_connection, register_feed
 from labour_trust.months import shift_month
 from labour_trust.reference import lad_table
 from labour_trust.shares.pinned import SharePointer, month_fingerprints, open_share
@@ -209,32 +210,20 @@ def pinned_connection(
     feeds: Mapping[str, SharePointer | Mapping[str, SharePointer]],
     storage_options: dict | None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB with each feed's needed months registered, read in place at
-    their pinned versions, under the view names the dataset SQL uses."""
-    con = duckdb.connect()
+    """An in-memory DuckDB (bounded, spilling) with each feed's needed months registered,
+    read in place at their pinned versions, under the view names the dataset SQL uses."""
+    con = bounded_connection()
     try:
         for share, offsets in dataset.month_offsets.items():
             view = VIEW_NAMES[share]
             months = {shift_month(month, o) for o in offsets}
             pinned = _by_month(feeds[view]) if view in feeds else {}
             pointers = [p for m, p in pinned.items() if m in months]
-            con.register(f"{view}_files", _feed_dataset(share, pointers, storage_options))
-            con.execute(f"CREATE VIEW {view} AS {compact_tokens(share, f'{view}_files')}")
+            register_feed(con, view, _feed_dataset(share, pointers, storage_options))
         con.register(LAD_LOOKUP_VIEW, lad_table())
         yield con
     finally:
         con.close()
-
-
-def compact_tokens(share: str, relation: str) -> str:
-    """SELECT over a feed with each 64-hex token as a 128-bit integer (its first 32 hex
-    digits): joins and distinct counts over tens of millions of persons hash 16 bytes
-    instead of 64-character strings — about half the memory and time. Exact in practice:
-    two HMAC-SHA256 tokens agree on 128 bits by chance with probability 2^-128 a pair.
-    The contract has checked the format; no token reaches a dataset's output."""
-    tokens = [c for c in FEEDS_BY_NAME[share].token_columns if c.endswith("_token")]
-    compact = ", ".join(f"('0x' || left({c}, 32))::UHUGEINT AS {c}" for c in tokens)
-    return f"SELECT * REPLACE ({compact}) FROM {relation}" if tokens else f"FROM {relation}"
 
 
 def _feed_dataset(

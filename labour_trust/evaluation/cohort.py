@@ -191,15 +191,17 @@ def build_sample(
 
 
 def connect(feeds: dict[str, object], *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``feeds`` (view name → Arrow dataset or table) and the LAD
-    lookup registered, as `build_sample` expects."""
+    """An in-memory DuckDB (bounded, spilling) with ``feeds`` (view name → Arrow dataset or
+    table; tokens read as integers, see ``feeds/scan.py``) and the LAD lookup registered, as
+    `build_sample` expects."""
+    from labour_trust.feeds.scan import bounded_connection, register_feed
     from labour_trust.reference import lad_table
 
-    con = duckdb.connect()
+    con = bounded_connection()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     for view, data in feeds.items():
-        con.register(view, data)
+        register_feed(con, view, data)
     con.register("lad_lookup", lad_table())
     return con
 

@@ -25,14 +25,65 @@ from labour_trust.trust.sql_common import (
 )
 
 NAME = "sector_view"
+PAY_BAND = 10  # £: the pay bands of the exact median (see MEDIAN_PAY_CTES)
 SECTION = f"coalesce(sic_section, {lit(TOTAL)})"
 # Region × section cells and their margins: region × Total, UK × section, UK × Total.
-ALL_SETS = "GROUPING SETS ((itl1_code, sic_section), (itl1_code), (sic_section), ())"
 
 # Bit i of the stage's section bit sets is the i-th section: letters from A, in order.
 assert tuple(chr(ord("A") + i) for i in range(len(SIC_SECTIONS))) == SIC_SECTIONS
 _SECTION_BITS = "VALUES " + ", ".join(f"({lit(s)}, {i})" for i, s in enumerate(SIC_SECTIONS))
 
+
+# The exact median pay of every cell (quantile_cont's value) without holding every pay of
+# every cell at once, as quantile_cont over 30 M national jobs in four grouping sets does
+# (more than 6 GB): count the jobs of each finest cell by £10 band, find from the counts
+# the band holding each cell's two middle ranks, then sort only the pays of those bands.
+_BAND_SETS = (
+    "GROUPING SETS ((itl1_code, sic_section, band), (itl1_code, band), (sic_section, band), (band))"
+)
+MEDIAN_PAY_CTES = f"""pay_bands AS (
+    SELECT itl1_code, sic_section, band, count(*) AS jobs FROM job_cells GROUP BY ALL
+),
+band_cells AS (
+    SELECT {region_area("b")} AS area_code, {SECTION} AS sic_section, band, sum(jobs) AS jobs
+    FROM pay_bands b GROUP BY {_BAND_SETS}
+),
+band_ranks AS (
+    SELECT *, sum(jobs) OVER (PARTITION BY area_code, sic_section ORDER BY band) AS upto,
+           sum(jobs) OVER (PARTITION BY area_code, sic_section) AS total
+    FROM band_cells
+),
+middle_ranks AS (
+    -- The 0-based ranks of the two middle pays (the same one when the count is odd).
+    SELECT DISTINCT area_code, sic_section, unnest([
+        (total - 1) // 2, total // 2]) AS k
+    FROM band_ranks
+),
+middle AS (
+    SELECT b.area_code, b.sic_section, b.band, r.k, (r.k - (b.upto - b.jobs))::BIGINT AS k_in_band
+    FROM band_ranks b JOIN middle_ranks r USING (area_code, sic_section)
+    WHERE r.k >= b.upto - b.jobs AND r.k < b.upto
+),
+needed_bands AS (
+    -- Finest cell and band whose pays some cell's middle needs (its own, its region's
+    -- Total, the UK's section and the UK's Total).
+    SELECT DISTINCT p.itl1_code, p.sic_section, p.band
+    FROM pay_bands p JOIN middle m ON m.band = p.band
+        AND m.area_code IN (p.itl1_code, {lit(UK_CODE)})
+        AND m.sic_section IN (p.sic_section, {lit(TOTAL)})
+),
+band_pays AS (
+    SELECT {region_area("j")} AS area_code, {SECTION} AS sic_section, band,
+           list_sort(list(j.pay)) AS pays
+    FROM job_cells j SEMI JOIN needed_bands USING (itl1_code, sic_section, band)
+    GROUP BY {_BAND_SETS}
+),
+pay_agg AS (
+    SELECT m.area_code, m.sic_section,
+        (min(v.pays[m.k_in_band + 1]) + max(v.pays[m.k_in_band + 1])) / 2 AS median_pay
+    FROM middle m JOIN band_pays v USING (area_code, sic_section, band)
+    GROUP BY ALL
+)"""
 
 CTES = f"""
 {LADS_CTE},
@@ -81,17 +132,12 @@ moved AS (
     SELECT person_token, lad_code FROM paye_person WHERE lad_code <> max_lad_code
 ),
 job_cells AS (
-    SELECT j.person_token, l.itl1_code, j.sic_section, j.pay
+    SELECT l.itl1_code, j.sic_section, j.pay, floor(j.pay / {PAY_BAND}) AS band
     FROM paye_jobs j
     LEFT JOIN moved m ON m.person_token = j.person_token
     JOIN lads l ON l.lad_code = coalesce(m.lad_code, j.lad_code)
 ),
-pay_agg AS (
-    SELECT {region_area("j")} AS area_code, {SECTION} AS sic_section,
-        quantile_cont(j.pay, 0.5) AS median_pay
-    FROM job_cells j
-    GROUP BY {ALL_SETS}
-),
+{MEDIAN_PAY_CTES},
 bp_agg AS (
     SELECT {region_area()} AS area_code, {SECTION} AS sic_section,
         count(*) AS enterprises,

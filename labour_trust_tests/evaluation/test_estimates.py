@@ -12,6 +12,7 @@ from labour_trust.evaluation.cohort import build_sample, connect_shares
 from labour_trust.evaluation.estimate import evaluate
 from labour_trust.evaluation.publish import publish_estimates
 from labour_trust.feeds.departments import PAYE_RTI
+from labour_trust.feeds.scan import register_feed
 from labour_trust.months import shift_month
 from labour_trust.synthetic import SkillsProgramme, generate_month
 from labour_trust.synthetic.programme import EFFECT_KEY
@@ -40,9 +41,10 @@ def _employed_share(tokens: pa.Array, month: str, skills: SkillsProgramme) -> fl
         list(generate_month(PAYE_RTI, month, scale=SCALE, seed=SEED, key=KEY, skills=skills))
     )
     con = duckdb.connect()
-    con.register("paye", paye)
+    register_feed(con, PAYE_RTI.table, paye)  # tokens as the sample holds them
     con.register("cohort", pa.table({"person_token": tokens}))
-    sql = """SELECT avg((person_token IN (SELECT person_token FROM paye))::INT) FROM cohort"""
+    sql = f"""SELECT avg((person_token::UHUGEINT IN (SELECT person_token FROM {PAYE_RTI.table}))
+              ::INT) FROM cohort"""
     return con.sql(sql).fetchall()[0][0]
 
 
