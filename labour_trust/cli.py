@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--sensor", action="store_true", help="share-sensor tick time")
     bench.add_argument("--trust", action="store_true", help="trust datasets vs one SQL script")
     bench.add_argument("--sdc", action="store_true", help="disclosure control and audit")
+    bench.add_argument(
+        "--month", help="with --sdc: the home's published tables of this month (refreshed)"
+    )
     bench.add_argument("--demo", action="store_true", help="time for the demo to settle")
     bench.add_argument(
         "--e2e", action="store_true", help="seed, then refresh: seconds per step and peak RSS"
@@ -566,6 +569,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bench.run_sensor_bench()
     elif args.trust:
         bench.run_trust_bench(args.scale, max(args.months, 7), workdir=args.workdir)
+    elif args.sdc and args.month:
+        bench.run_published_sdc_bench(args.home, args.month)
     elif args.sdc:
         bench.run_sdc_bench(args.scale)
     else:

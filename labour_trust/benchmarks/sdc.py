@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,6 +148,54 @@ def bench_sdc(
         "audits": result.audits,
         **extra,
     }
+
+
+def bench_published_month(home: Path, month: str) -> dict[str, Any]:
+    """The publication step's disclosure control on a refreshed home's month, all four
+    tables: joint protection, joint audit, the blocking checks, and the information loss of
+    the "partner" baseline protecting each table on its own."""
+    from labour_trust.defs.published import month_inputs
+    from labour_trust.defs.resources import build_resources
+    from labour_trust.publishing.joint import audit_month, month_loss, protect_month
+    from labour_trust.publishing.protect import verify
+    from labour_trust.publishing.tables import PUBLISHED
+
+    resources = build_resources(home)
+    policy = resources["publications"].policy()
+    timer = _Timer()
+    with timer("read"):
+        rows, contributors = month_inputs(resources["trust_tables"], month)
+    with timer("protect"):
+        results = protect_month(rows, policy, contributors)
+    with timer("audit"):
+        joint = audit_month({n: r.table for n, r in results.items()}, policy)
+    with timer("checks"):
+        failed = [
+            c.check
+            for name, table in PUBLISHED.items()
+            for c in verify(results[name], table, policy, contributors[name])
+            if not c.passed
+        ]
+    with timer("baseline"):
+        loss = month_loss(rows, results, policy, contributors)
+    return {
+        "month": month,
+        "seconds": timer.seconds,
+        "loss": loss,
+        "audit_cells_attacked": joint.cells_attacked,
+        "audit_passed": joint.passed and not failed,
+    }
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
 
 
 if __name__ == "__main__":

@@ -147,11 +147,7 @@ def build_published_month(
     ) -> Iterator:
         month = context.partition_key
         policy = publications.policy()
-        rows = {name: trust_tables.read_month("trust", name, month) for name in tables}
-        contributors = {
-            name: _contributors(t, rows[name], _summary(trust_tables, name, month))
-            for name, t in tables.items()
-        }
+        rows, contributors = month_inputs(trust_tables, month, tables)
         previous = {
             name: old
             for name in tables
@@ -281,6 +277,18 @@ def content_hash(table: pa.Table) -> str:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def month_inputs(
+    trust_tables: TrustTables, month: str, tables: Mapping[str, PublishedTable] = PUBLISHED
+) -> tuple[dict[str, pa.Table], dict[str, dict[str, pa.Table]]]:
+    """Each table's trust month, and the contributors behind its magnitudes."""
+    rows = {name: trust_tables.read_month("trust", name, month) for name in tables}
+    contributors = {
+        name: _contributors(t, rows[name], _summary(trust_tables, name, month))
+        for name, t in tables.items()
+    }
+    return rows, contributors
 
 
 def _contributors(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pyarrow.dataset as pds
+from deltalake import DeltaTable
+
 from labour_trust.benchmarks.e2e import run_e2e_bench
+from labour_trust.benchmarks.sdc import bench_published_month
 
 SUMMARY = re.compile(
     r"^e2e scale=0\.002 month=2024-01 seconds=[\d.]+ peak_rss_gb=[\d.]+ trust_ratio=[\d.]+$"
@@ -26,3 +30,15 @@ def test_a_month_end_to_end_is_timed_per_step(tmp_path, monkeypatch, capsys):
 
     again = run_e2e_bench(0.002, 1, tmp_path)  # the shares are reused, the rest redone
     assert again["reused_shares"] and again["steps"].keys() == steps.keys()
+
+    # The publication step's disclosure control on that refreshed month, as `bench --sdc
+    # --month` reports it: the same pattern the step published, beside the baseline.
+    home = tmp_path / "e2e-0.002-1" / "home"
+    sdc = bench_published_month(home, "2024-01")
+    assert sdc["audit_passed"]
+    assert set(sdc["seconds"]) == {"read", "protect", "audit", "checks", "baseline"}
+    for name, figures in sdc["loss"].items():
+        published = DeltaTable(str(home / "published" / name)).to_pyarrow_dataset()
+        rows = published.to_table(filter=pds.field("month") == "2024-01")
+        assert figures["engine"]["cells"] > 0 and rows.num_rows > 0
+        assert figures["baseline"]["cells"] == figures["engine"]["cells"]
