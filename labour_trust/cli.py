@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         "--e2e", action="store_true", help="seed, then refresh: seconds per step and peak RSS"
     )
     bench.add_argument("--evaluation", action="store_true", help="one evaluation cohort month")
+    bench.add_argument(
+        "--latency", action="store_true", help="a correction to the published tables, under up"
+    )
     bench.add_argument("--report", action="store_true", help="render a national insight report")
     bench.set_defaults(func=cmd_bench)
 
@@ -553,6 +556,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from labour_trust.benchmarks.e2e import run_e2e_bench
 
         run_e2e_bench(args.scale, args.months, args.workdir)
+    elif args.latency:
+        from labour_trust.benchmarks.latency import run_latency_bench
+
+        run_latency_bench(workdir=args.workdir)
     elif args.demo:
         from labour_trust.benchmarks.demo import run_demo_bench
 
