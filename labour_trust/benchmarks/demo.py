@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DEMO_TARGET_SECONDS = 300.0  # from the UI coming up to everything materialised, 2 cores
@@ -25,26 +27,12 @@ POLL_SECONDS = 5.0
 def run_demo_bench(workdir: Path | None = None, timeout: float = 1800.0) -> dict[str, float]:
     base = Path(tempfile.mkdtemp(prefix="demo-bench-", dir=workdir))
     home = base / "home"
-    port = _free_port()
     started = time.perf_counter()
-    up = subprocess.Popen(
-        [sys.executable, "-m", "labour_trust.cli", "--home", str(home), "up", "--port", str(port)],
-        stdout=(base / "up.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    # `up` runs in its own session: a SIGTERM to the bench must still stop it (below).
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
-        _wait_for_ui(port, up, timeout)
+    with running_up(home, base / "up.log", timeout):
         ui_seconds = time.perf_counter() - started
         print(f"bench --demo: UI up after {ui_seconds:.1f} s (seeding included); home {home}")
-        settled, summary = _wait_until_settled(home, timeout)
+        settled, summary = wait_until_settled(home, timeout)
         seconds = time.perf_counter() - started - ui_seconds
-    finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        up.wait(60)
-        signal.signal(signal.SIGTERM, previous)
     print(summary)
     ratio = seconds / DEMO_TARGET_SECONDS
     verdict = "settled" if settled else "DID NOT SETTLE (a month failed or timed out)"
@@ -54,6 +42,34 @@ def run_demo_bench(workdir: Path | None = None, timeout: float = 1800.0) -> dict
     )
     shutil.rmtree(base, ignore_errors=True)
     return {"ui_seconds": ui_seconds, "settle_seconds": seconds, "settled": float(settled)}
+
+
+@contextmanager
+def running_up(home: Path, log: Path, timeout: float) -> Iterator[None]:
+    """`labour-trust up` on ``home`` until the block ends, from when its UI answers."""
+    port = _free_port()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "labour_trust.cli", "--home", str(home), "up", "--port", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=bench_env(home),
+    )
+    # `up` runs in its own session: a SIGTERM to the bench must still stop it (below).
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        _wait_for_ui(port, up, timeout)
+        yield
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(60)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def bench_env(home: Path) -> dict[str, str]:
+    """The environment of the bench's children: the bench's own home, and its Dagster
+    instance inside it (a DAGSTER_HOME set around the bench would send `up` elsewhere)."""
+    return {**os.environ, "LABOUR_TRUST_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
 
 
 def _free_port() -> int:
@@ -75,16 +91,15 @@ def _wait_for_ui(port: int, up: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError("the Dagster UI did not come up")
 
 
-def _wait_until_settled(home: Path, timeout: float) -> tuple[bool, str]:
+def wait_until_settled(home: Path, timeout: float) -> tuple[bool, str]:
     """Watch the instance from one child process (it must load the home's own partitions);
     it prints the outcome when every month is materialised, a month failed with nothing left
     running, or time ran out."""
-    env = {**os.environ, "LABOUR_TRUST_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     watch = subprocess.run(
         [sys.executable, "-m", "labour_trust.benchmarks.demo", str(home), str(timeout)],
         capture_output=True,
         text=True,
-        env=env,
+        env=bench_env(home),
     )
     lines = watch.stdout.strip().splitlines() or ["timed out", watch.stderr[-2000:]]
     return lines[0] == "settled", "\n".join(lines[1:])

@@ -11,9 +11,7 @@ against the target: compute + 60 s.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +19,7 @@ import time
 from datetime import UTC
 from pathlib import Path
 
-from labour_trust.benchmarks.demo import _free_port, _wait_for_ui, _wait_until_settled
+from labour_trust.benchmarks.demo import bench_env, running_up, wait_until_settled
 from labour_trust.months import last_complete_months, month_range
 
 LATENCY_SLACK_SECONDS = 60.0  # beyond compute: sensor, automation, queue, run start-up
@@ -38,25 +36,12 @@ def run_latency_bench(
     span = last_complete_months(months)
     corrected = month_range(span)[months // 2]
     _cli(home, "seed", "--scale", str(scale), "--months", span)
-    port = _free_port()
-    up = subprocess.Popen(
-        [sys.executable, "-m", "labour_trust.cli", "--home", str(home), "up", "--port", str(port)],
-        stdout=(base / "up.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
-        _wait_for_ui(port, up, timeout)
-        settled, summary = _wait_until_settled(home, timeout)
+    with running_up(home, base / "up.log", timeout):
+        settled, summary = wait_until_settled(home, timeout)
         if not settled:
             raise RuntimeError(f"the home did not settle before the correction:\n{summary}")
         _cli(home, "republish", CORRECTED_FEED, corrected)
         result = _wait_for_publication(home, corrected, timeout)
-    finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        up.wait(60)
-        signal.signal(signal.SIGTERM, previous)
     print(format_latency(result))
     shutil.rmtree(base, ignore_errors=True)
     return result
@@ -67,18 +52,18 @@ def _cli(home: Path, *args: str) -> None:
         [sys.executable, "-m", "labour_trust.cli", "--home", str(home), *args],
         check=True,
         capture_output=True,
+        env=bench_env(home),
     )
 
 
 def _wait_for_publication(home: Path, month: str, timeout: float) -> dict[str, object]:
     """Seconds from the correction's Delta commit to each published table's month, read
     from the instance in a child (it needs the home's own partitions)."""
-    env = {**os.environ, "LABOUR_TRUST_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     watch = subprocess.run(
         [sys.executable, "-m", "labour_trust.benchmarks.latency", str(home), month, str(timeout)],
         capture_output=True,
         text=True,
-        env=env,
+        env=bench_env(home),
     )
     if watch.returncode:
         raise RuntimeError(f"latency watcher failed:\n{watch.stderr[-3000:]}")
