@@ -115,10 +115,11 @@ def run_published_sdc_bench(home: Path, month: str) -> None:
             f"({engine['suppressed_value_share']:.2%} of value); partner baseline "
             f"{base['suppressed']:>6} ({base['suppressed_value_share']:.2%})"
         )
-    total = sum(s for k, s in r["seconds"].items() if k != "baseline")
+    # The publication step computes the baseline too (its loss goes in the metadata).
+    total = sum(r["seconds"].values())
     target = PUBLISHED_SDC_TARGET_SECONDS
     verdict = "ok" if total <= target else "MISSES the target"
-    print(f"  read, protection, audit and checks {total:.2f} s (target {target:.0f} s): {verdict}")
+    print(f"  total {total:.2f} s (target {target:.0f} s): {verdict}")
     print(f"  joint audit: {r['audit_cells_attacked']} cells attacked, passed {r['audit_passed']}")
     cells = sum(f["engine"]["cells"] for f in r["loss"].values())
     suppressed = sum(f["engine"]["suppressed"] for f in r["loss"].values())

@@ -153,7 +153,7 @@ def bench_sdc(
 def bench_published_month(home: Path, month: str) -> dict[str, Any]:
     """The publication step's disclosure control on a refreshed home's month, all four
     tables: joint protection, joint audit, the blocking checks, and the information loss of
-    the "partner" baseline protecting each table on its own."""
+    the "partner" baseline protecting each table on its own (as the step reports it)."""
     from labour_trust.defs.published import month_inputs
     from labour_trust.defs.resources import build_resources
     from labour_trust.publishing.joint import audit_month, month_loss, protect_month

@@ -55,7 +55,7 @@ from labour_trust.disclosure import (
 )
 from labour_trust.disclosure.primary import VALUE_COLUMN, WEIGHT_COLUMN
 from labour_trust.governance.agreements import AgreementRegister
-from labour_trust.publishing.joint import audit_month, protect_month
+from labour_trust.publishing.joint import audit_month, month_loss, protect_month
 from labour_trust.publishing.protect import verify
 from labour_trust.publishing.tables import PUBLISHED, PublishedTable
 from labour_trust.trust.contributors import of_magnitude
@@ -180,6 +180,7 @@ def build_published_month(
             for name in tables
         }
         restricted = publications.refresh_restricted_copies(register)
+        loss = month_loss(rows, results, policy, contributors, published=tables)
         for name, (version, previous_version, agreements) in released.items():
             result = results[name]
             # Released and recorded: now expose it everywhere else.
@@ -199,6 +200,7 @@ def build_published_month(
                     "agreements": ", ".join(agreements) or "none",
                     "restricted_copies": len(copies),
                     **_loss_metadata(result.loss),
+                    **_baseline_metadata(loss[name]["baseline"]),
                     **{f"joint_{k}": v for k, v in results.metadata().items() if v is not None},
                     "joint_audit_cells_attacked": joint.cells_attacked,
                     "joint_audit_seconds": round(joint.seconds, 3),
@@ -370,6 +372,16 @@ def _loss_metadata(loss) -> dict[str, object]:
         "cells_secondary": loss.secondary,
         "cells_rounded": loss.rounded,
         "suppressed_value_share": float(loss.suppressed_value_share),
+    }
+
+
+def _baseline_metadata(figures: dict[str, float]) -> dict[str, object]:
+    """What the "partner" baseline (hide the smallest partner, then audit) would have
+    cost on this table alone: the information loss the joint engine is judged against."""
+    return {
+        "baseline_method": "partner",
+        "baseline_cells_suppressed": figures["suppressed"],
+        "baseline_suppressed_value_share": figures["suppressed_value_share"],
     }
 
 

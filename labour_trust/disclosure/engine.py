@@ -38,7 +38,12 @@ from labour_trust.disclosure.cells import Grid, build_grid
 from labour_trust.disclosure.description import Derived, TableDescription
 from labour_trust.disclosure.policy import DisclosurePolicy
 from labour_trust.disclosure.primary import count_primaries, magnitude_primaries
-from labour_trust.disclosure.repair import REPAIR_ROUNDS, RepairRecord, repair
+from labour_trust.disclosure.repair import (
+    REPAIR_ROUNDS,
+    RepairRecord,
+    close_singletons,
+    repair,
+)
 from labour_trust.disclosure.rounding import (
     count_bounds,
     magnitude_bounds,
@@ -64,7 +69,7 @@ PUBLISHED, ROUNDED, PRIMARY, SECONDARY, NOT_APPLICABLE = (
 SUPPRESSED = (PRIMARY, SECONDARY)
 METADATA_POLICY = b"labour_trust.sdc.policy_version"
 METADATA_TABLE = b"labour_trust.sdc.table"
-METHODS = ("lp", "partner")
+METHODS = ("lp", "partner", "repair")
 # The "partner" baseline grows its pattern one partner per narrow cell per audit.
 PARTNER_ROUNDS = 50
 
@@ -184,8 +189,10 @@ def apply_policy(
     narrow are repaired within ``repair_rounds`` rounds (``repair.py``).
 
     ``method="partner"`` is the baseline for information-loss comparisons: no LP
-    protection, only the repair loop from the primaries (suppress the cheapest published
-    partner of each narrow cell until the audit passes).
+    protection; hide the cheapest published partner wherever a hidden cell is alone in an
+    equation, then the repair loop (suppress the cheapest published partner of each cell
+    the audit narrows until it passes). ``method="repair"``: the repair loop alone, from
+    the primaries.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -205,6 +212,8 @@ def apply_policy(
 
     def protect(forced: set[int]) -> set[int]:
         if method == "partner":
+            return close_singletons(problem, forced)
+        if method == "repair":
             return set(forced)
         last.append(solve(problem, forced, cleanup=cleanup, cleanup_lps=cleanup_lps))
         return last[-1].suppressed

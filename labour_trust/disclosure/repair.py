@@ -107,6 +107,31 @@ def _partners(problem: Problem, failing: list[int], suppressed: set[int]) -> lis
     return sorted(chosen)
 
 
+def close_singletons(problem: Problem, suppressed: set[int]) -> set[int]:
+    """``suppressed`` plus, in every equation where it is the only hidden cell, the
+    cheapest published partner of that cell — repeated until no equation gives a hidden
+    cell away by subtraction. The "hide the smallest partner" rule of hypercube-style
+    methods: cheap (no LP), so the "partner" baseline's audit rounds only fix what
+    subtraction alone does not reveal."""
+    matrix = problem.matrix.tocsr()
+    hidden = np.zeros(problem.n_cells, dtype=bool)
+    hidden[list(suppressed)] = True
+    hidden |= problem.structural
+    while True:
+        counts = np.asarray((matrix != 0).astype(np.int32) @ hidden.astype(np.int32)).ravel()
+        added = False
+        for r in np.flatnonzero(counts == 1).tolist():
+            cells = matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]
+            if hidden[cells].sum() != 1:
+                continue  # an earlier partner this pass already hid a second cell
+            open_ = cells[~hidden[cells] & ~problem.exempt[cells]]
+            if open_.size:
+                hidden[min(open_.tolist(), key=lambda j: (problem.weight[j], j))] = True
+                added = True
+        if not added:
+            return set(np.flatnonzero(hidden & ~problem.structural).tolist())
+
+
 def _blocks(problem: Problem, failing: list[int]) -> list[int]:
     """Every non-structural cell connected to a failing cell through the equations."""
     matrix = problem.matrix.tocsr()

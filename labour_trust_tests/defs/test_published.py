@@ -75,6 +75,10 @@ def test_every_trust_dataset_is_published_safely(home):
     assert llm["cells_primary"].value > 0  # small districts do give disclosure control work
     # One problem over all tables, audited jointly (with the release consumers hold).
     assert llm["joint_passed"].value is True and llm["joint_audit_cells_attacked"].value > 0
+    # Information loss beside what the simple baseline would have hidden on the same table.
+    assert llm["baseline_method"].value == "partner"
+    assert llm["baseline_cells_suppressed"].value >= llm["cells_primary"].value
+    assert 0 <= llm["baseline_suppressed_value_share"].value <= 1
 
     # The same people in two tables: the searching-for-work claimants of an area are the
     # claimant cohort's 'all' row. Suppressed in one, they are never published in the other.

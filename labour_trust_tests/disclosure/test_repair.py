@@ -20,10 +20,10 @@ def _hidden(result, column="n"):
 
 
 def test_first_pattern_failing_the_audit_is_repaired_with_the_cheapest_partner():
-    # The "partner" method starts from the primaries alone: L1 = R1 - L2 - L3 exactly, so
+    # The "repair" method starts from the primaries alone: L1 = R1 - L2 - L3 exactly, so
     # the first audit fails; the loop adds L1's cheapest published partner (L3 = 25).
     table, d = area_table(LEAVES, PARENT), area_description(PARENT, ["n"])
-    result = apply_policy(table, d, NO_ROUNDING, method="partner")
+    result = apply_policy(table, d, NO_ROUNDING, method="repair")
     assert result.audits == 2 and result.audit_passed
     assert _hidden(result) == {"L1", "L3"}
     assert result.rule_of("n", area="L3") == "repair"
@@ -34,7 +34,7 @@ def test_first_pattern_failing_the_audit_is_repaired_with_the_cheapest_partner()
 
 def test_block_fallback_when_the_rounds_run_out():
     table, d = area_table(LEAVES, PARENT), area_description(PARENT, ["n"])
-    result = apply_policy(table, d, NO_ROUNDING, method="partner", repair_rounds=0)
+    result = apply_policy(table, d, NO_ROUNDING, method="repair", repair_rounds=0)
     assert result.audits == 2  # the failing first audit, then the one after the block
     # Every cell linked to L1 by the equations: the whole area hierarchy of the month.
     assert _hidden(result) == {"L1", "L2", "L3", "L4", "L5", "R1", "R2", "UK"}
@@ -56,7 +56,7 @@ def test_repair_needs_several_rounds_on_a_two_way_table():
     table = pa.table(
         {"area": [k[0] for k in rows], "sex": [k[1] for k in rows], "n": list(rows.values())}
     )
-    result = apply_policy(table, d, NO_ROUNDING, method="partner")
+    result = apply_policy(table, d, NO_ROUNDING, method="repair")
     assert result.audits >= 3 and result.audit_passed and not result.blocked_cells
     assert audit(result.table, d, NO_ROUNDING).passed
     lp = apply_policy(table, d, NO_ROUNDING)
@@ -69,6 +69,16 @@ def test_column_group_partner():
         {"X": "UK"}, ["a", "b", "t"], [ColumnGroup.total("g", "t", ["a", "b"], attribute=False)]
     )
     table = pa.table({"area": ["X", "UK"], "a": [4, 4], "b": [30, 30], "t": [34, 34]})
-    result = apply_policy(table, d, NO_ROUNDING, method="partner")
+    result = apply_policy(table, d, NO_ROUNDING, method="repair")
     assert result.audit_passed and audit(result.table, d, NO_ROUNDING).passed
     assert result.table.column("a").to_pylist() == [None, None]
+
+
+def test_partner_baseline_hides_the_smallest_partner_before_any_audit():
+    # L1 is alone in R1 = L1 + L2 + L3: the baseline hides its cheapest partner (L3) by
+    # subtraction alone, so its first audit passes — no LP round was needed for that.
+    table, d = area_table(LEAVES, PARENT), area_description(PARENT, ["n"])
+    result = apply_policy(table, d, NO_ROUNDING, method="partner")
+    assert result.audits == 1 and result.audit_passed
+    assert _hidden(result) == {"L1", "L3"}
+    assert audit(result.table, d, NO_ROUNDING).passed
