@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 from dagster_duckdb import DuckDBResource
 from deltalake import DeltaTable, write_deltalake
+from pydantic import PrivateAttr
 
 from labour_trust.disclosure import DisclosurePolicy, SdcResult
 from labour_trust.disclosure.export import csv_bytes
@@ -31,6 +32,7 @@ from labour_trust.settings import is_embedded, store_root, trust_home
 from labour_trust.shares.pinned import SharePointer, open_share
 from labour_trust.shares.storage import share_uri, storage_options_for
 from labour_trust.store import Store
+from labour_trust.trust.stages import SharedStages
 from labour_trust.warehouse import UNMIRRORED_SCHEMAS, mirror_month
 
 SHARES_ENV = "LABOUR_TRUST_SHARES"
@@ -72,6 +74,23 @@ def replace_month(uri: str, month: str, table: pa.Table, **options: str) -> int:
         **options,
     )
     return DeltaTable(uri, storage_options=storage_options).version()
+
+
+class TrustStages(dg.ConfigurableResource):
+    """The stage tables the trust datasets of a run share (``trust/stages.SharedStages``):
+    one per run, dropped when the run ends."""
+
+    _shared: SharedStages = PrivateAttr(default_factory=SharedStages)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._shared = SharedStages()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._shared.close()
+
+    @property
+    def shared(self) -> SharedStages:
+        return self._shared
 
 
 class PointerIOManager(dg.ConfigurableIOManager):
@@ -319,4 +338,5 @@ def build_resources(home: Path) -> dict[str, object]:
             else None,
         ),
         "pointer_io_manager": PointerIOManager(base_dir=store.uri("pointers")),
+        "trust_stages": TrustStages(),
     }

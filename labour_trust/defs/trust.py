@@ -20,7 +20,7 @@ import pyarrow.dataset as pds
 
 from labour_trust.defs.automation import follow_upstream
 from labour_trust.defs.partitions import MONTHLY
-from labour_trust.defs.resources import ShareStore, TrustTables
+from labour_trust.defs.resources import ShareStore, TrustStages, TrustTables
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.feeds.linkage_check import linkage_key_conflict
 from labour_trust.feeds.scan import bounded_connection, register_feed
@@ -30,7 +30,7 @@ from labour_trust.shares.pinned import SharePointer, month_fingerprints, open_sh
 from labour_trust.trust.contributors import summarise
 from labour_trust.trust.datasets import LAD_LOOKUP_VIEW, VIEW_NAMES, compute
 from labour_trust.trust.spec import TrustDataset
-from labour_trust.trust.stages import materialise_stages
+from labour_trust.trust.stages import STAGE_FEEDS, materialise_stages, stage_key
 
 TRUST_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 TRUST_OWNERS = ["team:labour-trust"]
@@ -102,7 +102,9 @@ def feed_inputs(dataset: TrustDataset) -> dict[str, dg.AssetIn]:
     }
 
 
-def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
+def build_trust_asset(
+    dataset: TrustDataset, stage_peers: frozenset[str] = frozenset()
+) -> dg.AssetsDefinition:
     ins = feed_inputs(dataset)
 
     @dg.asset(
@@ -131,6 +133,7 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         shares: ShareStore,
         trust_tables: TrustTables,
+        trust_stages: TrustStages,
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator[dg.MaterializeResult]:
         month = context.partition_key
@@ -143,11 +146,20 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         )
         if conflict:  # tokens of two keys never match: linking them would lose everyone
             raise dg.Failure(description=f"trust/{dataset.name} {conflict}")
-        with pinned_connection(dataset, month, feeds, shares.storage_options()) as con:
-            # Stages the contributor summary reads too: computed once, for both queries.
-            stages = materialise_stages(con, dataset.summarised_stages, month)
-            summary = summarise(con, dataset, month, stages)
-            table = compute(con, dataset, month, stages)
+        database = _stage_database(context, dataset, pinned, trust_stages, stage_peers)
+        try:
+            with pinned_connection(
+                dataset, month, feeds, shares.storage_options(), database
+            ) as con:
+                # Stages as tables: computed once for the summary, the dataset and the run's
+                # other datasets, and of known size to the planner (a rare-row stage then
+                # builds the hash join, not 30 M jobs).
+                stages = materialise_stages(con, dataset.stages, month)
+                summary = summarise(con, dataset, month, stages)
+                table = compute(con, dataset, month, stages)
+        finally:
+            if database is not None:
+                trust_stages.shared.done(dataset.name)
         # The summary first: a trust month is never newer than its contributors.
         if summary is not None:
             trust_tables.write_month("contributors", dataset.name, month, summary)
@@ -157,6 +169,29 @@ def build_trust_asset(dataset: TrustDataset) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata={**metadata, "delta_version": version})
 
     return trust_dataset
+
+
+def _stage_database(
+    context: dg.AssetExecutionContext,
+    dataset: TrustDataset,
+    pinned: Mapping[str, Mapping[str, SharePointer]],
+    trust_stages: TrustStages,
+    peers: frozenset[str],
+) -> duckdb.DuckDBPyConnection | None:
+    """The run's database of stage tables for this month's pinned feeds (None: the dataset
+    reads no stage), kept for the ``peers`` that run in the same run."""
+    if not dataset.stages:
+        return None
+    month = context.partition_key
+    versions = {
+        f"{p.uri}@{p.month}": p.version
+        for view in STAGE_FEEDS
+        for p in pinned.get(view, {}).values()
+        if p.month == month
+    }
+    selected = context.run.asset_selection
+    readers = {p for p in peers if selected is None or dg.AssetKey(["trust", p]) in selected}
+    return trust_stages.shared.database(stage_key(month, versions), readers)
 
 
 def _skip_unpublished(
@@ -209,10 +244,12 @@ def pinned_connection(
     month: str,
     feeds: Mapping[str, SharePointer | Mapping[str, SharePointer]],
     storage_options: dict | None,
+    database: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB (bounded, spilling) with each feed's needed months registered,
-    read in place at their pinned versions, under the view names the dataset SQL uses."""
-    con = bounded_connection()
+    """An in-memory DuckDB (bounded, spilling; a cursor of ``database`` if given) with each
+    feed's needed months registered, read in place at their pinned versions, under the view
+    names the dataset SQL uses."""
+    con = database.cursor() if database is not None else bounded_connection()
     try:
         for share, offsets in dataset.month_offsets.items():
             view = VIEW_NAMES[share]
@@ -281,4 +318,9 @@ def _result_metadata(
 
 
 def build_trust_assets(datasets: Mapping[str, TrustDataset]) -> list[dg.AssetsDefinition]:
-    return [build_trust_asset(d) for d in datasets.values()]
+    return [build_trust_asset(d, _stage_peers(d, datasets)) for d in datasets.values()]
+
+
+def _stage_peers(dataset: TrustDataset, datasets: Mapping[str, TrustDataset]) -> frozenset[str]:
+    """The datasets reading a stage ``dataset`` reads (itself included)."""
+    return frozenset(o.name for o in datasets.values() if set(o.stages) & set(dataset.stages))

@@ -51,4 +51,6 @@ def register_feed(con: duckdb.DuckDBPyConnection, view: str, data: pa.Table | pd
         return
     con.register(f"{view}_files", data)
     compact = ", ".join(f"('0x' || left({c}, {TOKEN_HEX_DIGITS}))::UHUGEINT AS {c}" for c in tokens)
-    con.execute(f"CREATE VIEW {view} AS SELECT * REPLACE ({compact}) FROM {view}_files")
+    # Temporary: the connection's own, as its registration is (a cursor of a database
+    # shared for stage tables registers its own months under the same name).
+    con.execute(f"CREATE TEMP VIEW {view} AS SELECT * REPLACE ({compact}) FROM {view}_files")

@@ -126,15 +126,10 @@ person_cells AS (
     FROM person_masks m
     GROUP BY GROUPING SETS ((m.itl1_code), ())
 ),
-moved AS (
-    -- The rare persons whose job rows disagree on residence: their jobs move to the
-    -- resolved LAD. A tiny build side, so the job-level join below is cheap.
-    SELECT person_token, lad_code FROM paye_person WHERE lad_code <> max_lad_code
-),
 job_cells AS (
     SELECT l.itl1_code, j.sic_section, j.pay, floor(j.pay / {PAY_BAND}) AS band
     FROM paye_jobs j
-    LEFT JOIN moved m ON m.person_token = j.person_token
+    LEFT JOIN paye_moved m ON m.person_token = j.person_token
     JOIN lads l ON l.lad_code = coalesce(m.lad_code, j.lad_code)
 ),
 {MEDIAN_PAY_CTES},
@@ -237,7 +232,7 @@ DATASET = TrustDataset(
     ),
     ctes=CTES,
     select=SELECT,
-    stages=("paye_jobs", "paye_person"),
+    stages=("paye_jobs", "paye_person", "paye_moved"),
     month_offsets={PAYE: (0,), UC: (-1,), BP: (0,)},
     column_specs=COLUMNS,
     dimensions=("month", "area_code", "sic_section"),

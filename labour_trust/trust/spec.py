@@ -8,18 +8,12 @@ A dataset's SQL runs on a DuckDB connection holding views named after the feed t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
 
 from labour_trust.trust.stages import with_clause
-
-
-def _reads(selects: dict[str, str], relation: str) -> bool:
-    return any(re.search(rf"\b{relation}\b", sql) for sql in selects.values())
-
 
 ColumnKind = Literal[
     "dimension",  # part of the cell key
@@ -74,12 +68,6 @@ class TrustDataset:
     def contributor_sql(self) -> dict[str, str]:
         """Magnitude column → self-contained query for its contributor rows."""
         return self.contributor_sql_over()
-
-    @property
-    def summarised_stages(self) -> tuple[str, ...]:
-        """The stages the contributor selects read (and those before them)."""
-        used = [i for i, s in enumerate(self.stages) if _reads(self.contributor_selects, s)]
-        return self.stages[: max(used) + 1] if used else ()
 
     def sql_over(self, tables: frozenset[str] = frozenset()) -> str:
         """The query on a connection where the stages ``tables`` are already tables."""
