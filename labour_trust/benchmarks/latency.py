@@ -11,6 +11,7 @@ against the target: compute + 60 s.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -67,8 +68,6 @@ def _wait_for_publication(home: Path, month: str, timeout: float) -> dict[str, o
     )
     if watch.returncode:
         raise RuntimeError(f"latency watcher failed:\n{watch.stderr[-3000:]}")
-    import json
-
     return json.loads(watch.stdout.strip().splitlines()[-1])
 
 
@@ -153,6 +152,4 @@ def format_latency(result: dict[str, object]) -> str:
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(_watch(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]))))

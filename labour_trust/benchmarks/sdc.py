@@ -127,7 +127,6 @@ def bench_sdc(
         extra = {
             "baseline_secondary": base.loss.secondary,
             "baseline_suppressed_value_share": round(float(base.loss.suppressed_value_share), 6),
-            "baseline_audit_passed": base.audit_passed,
             "baseline_s": round(time.perf_counter() - started, 3),
         }
     return {

@@ -70,8 +70,8 @@ SUPPRESSED = (PRIMARY, SECONDARY)
 METADATA_POLICY = b"labour_trust.sdc.policy_version"
 METADATA_TABLE = b"labour_trust.sdc.table"
 METHODS = ("lp", "partner", "repair")
-# The "partner" baseline grows its pattern one partner per narrow cell per audit.
-PARTNER_ROUNDS = 50
+# The "repair" method grows its pattern one partner per narrow cell per audit.
+REPAIR_ONLY_ROUNDS = 50
 
 
 @dataclass(frozen=True)
@@ -188,18 +188,19 @@ def apply_policy(
     attacker LP solves. The independent audit then attacks the result; cells it can
     narrow are repaired within ``repair_rounds`` rounds (``repair.py``).
 
-    ``method="partner"`` is the baseline for information-loss comparisons: no LP
-    protection; hide the cheapest published partner wherever a hidden cell is alone in an
-    equation, then the repair loop (suppress the cheapest published partner of each cell
-    the audit narrows until it passes). ``method="repair"``: the repair loop alone, from
-    the primaries.
+    ``method="partner"`` is the baseline for information-loss comparisons, what the
+    "hide the smallest partner" rule would hide: no LP protection and no audit (so
+    ``audit_passed`` is None); the cheapest published partner is hidden wherever a hidden
+    cell is alone in an equation, until none is. ``method="repair"``: the repair loop
+    alone, from the primaries (suppress the cheapest published partner of each cell the
+    audit narrows until it passes).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     policy = policy or DisclosurePolicy()
     rounds = repair_rounds
     if rounds is None:
-        rounds = REPAIR_ROUNDS if method == "lp" else PARTNER_ROUNDS
+        rounds = REPAIR_ROUNDS if method == "lp" else REPAIR_ONLY_ROUNDS
     timings: dict[str, float] = {}
     start = time.perf_counter()
     prepared = prepare(table, description, policy, contributors)
@@ -211,8 +212,6 @@ def apply_policy(
     last: list[SecondaryResult] = []
 
     def protect(forced: set[int]) -> set[int]:
-        if method == "partner":
-            return close_singletons(problem, forced)
         if method == "repair":
             return set(forced)
         last.append(solve(problem, forced, cleanup=cleanup, cleanup_lps=cleanup_lps))
@@ -223,9 +222,13 @@ def apply_policy(
         published = assemble(table, prepared, policy, secondaries)[0]
         return narrow_cells(grid, audit_module.audit(published, description, policy))
 
-    suppressed, added, record = repair(
-        problem, set(prepared.primaries), protect, narrow, rounds=rounds
-    )
+    if method == "partner":  # a yardstick, not a publication: no LP, no audit
+        suppressed, added = close_singletons(problem, set(prepared.primaries)), {}
+        record = None
+    else:
+        suppressed, added, record = repair(
+            problem, set(prepared.primaries), protect, narrow, rounds=rounds
+        )
     timings["secondary_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -240,7 +243,7 @@ def apply_policy(
         timings=timings,
         lp_count=sum(r.lp_count for r in last),
         cleanup_complete=all(r.cleanup_complete for r in last) and cleanup and method == "lp",
-        **repair_fields(record, grid.describe),
+        **(repair_fields(record, grid.describe) if record else {}),
     )
     timings["assemble_s"] = time.perf_counter() - start
     return result

@@ -31,6 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from labour_trust.validation import describe_validation_error
 
+# The largest n of the (n, k) dominance rule: the trust step keeps this many largest
+# contributor values per cell (``trust/contributors.TOP_CONTRIBUTORS``).
+MAX_NK_N = 10
+
 SECONDARY_COSTS = ("value", "unity")
 
 
@@ -71,8 +75,8 @@ class DisclosurePolicy(BaseModel):
     percentage_rounding: float = Field(0.1, gt=0, description="a number > 0")
     employment_rounding: float = Field(10.0, gt=0, description="a number > 0")
     p_percent: float = Field(10.0, gt=0, lt=100, description="a number in (0, 100)")
-    # At most 10: the trust keeps each cell's 10 largest contributors (trust/contributors.py).
-    nk_n: int = Field(2, ge=1, le=10, description="an integer from 1 to 10")
+    # The trust keeps each cell's MAX_NK_N largest contributors (trust/contributors.py).
+    nk_n: int = Field(2, ge=1, le=MAX_NK_N, description=f"an integer from 1 to {MAX_NK_N}")
     nk_k: float = Field(90.0, gt=0, le=100, description="a number in (0, 100]")
     disclosive_zeros: bool = Field(True, description="true or false")
     protection_level: float | None = Field(None, ge=0, description="null or a number >= 0")

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labour_trust.disclosure.policy import MAX_NK_N
 from labour_trust.months import month_params
 from labour_trust.trust.spec import TrustDataset
 
 if TYPE_CHECKING:
     import duckdb
 
-# The (n, k) dominance rule's n may be at most this (``DisclosurePolicy.nk_n``).
-TOP_CONTRIBUTORS = 10
+# Enough for the (n, k) dominance rule's largest n and the p% rule's top two.
+TOP_CONTRIBUTORS = MAX_NK_N
 MAGNITUDE_COLUMN = "magnitude"
 
 

@@ -38,7 +38,7 @@ def test_engine_and_baseline_are_both_safe_and_compared():
     table, d = _two_way()
     figures = compare_with_baseline(table, d, NO_ROUNDING)
     engine, baseline = figures["engine"], figures["baseline"]
-    assert engine["audit_passed"] and baseline["audit_passed"]
+    assert engine["audit_passed"] and "audit_passed" not in baseline  # a yardstick
     assert engine["primary"] == baseline["primary"] == 1
     assert engine["cells"] == baseline["cells"] == table.num_rows
     # The LP engine hides the cheapest rectangle (R1/R3 × F/M); the heuristic hides more.
