@@ -376,7 +376,7 @@ def _loss_metadata(loss) -> dict[str, object]:
 
 
 def _baseline_metadata(figures: dict[str, float]) -> dict[str, object]:
-    """What the "partner" baseline (hide the smallest partner, then audit) would have
+    """What the "partner" baseline (hide the smallest partner; not audited) would have
     cost on this table alone: the information loss the joint engine is judged against."""
     return {
         "baseline_method": "partner",

@@ -111,14 +111,14 @@ def close_singletons(problem: Problem, suppressed: set[int]) -> set[int]:
     """``suppressed`` plus, in every equation where it is the only hidden cell, the
     cheapest published partner of that cell — repeated until no equation gives a hidden
     cell away by subtraction. The "hide the smallest partner" rule of hypercube-style
-    methods: cheap (no LP), so the "partner" baseline's audit rounds only fix what
-    subtraction alone does not reveal."""
+    methods, the "partner" baseline: cheap (no LP), and not a guarantee of protection."""
     matrix = problem.matrix.tocsr()
+    incidence = (matrix != 0).astype(np.int32)
     hidden = np.zeros(problem.n_cells, dtype=bool)
     hidden[list(suppressed)] = True
     hidden |= problem.structural
     while True:
-        counts = np.asarray((matrix != 0).astype(np.int32) @ hidden.astype(np.int32)).ravel()
+        counts = np.asarray(incidence @ hidden.astype(np.int32)).ravel()
         added = False
         for r in np.flatnonzero(counts == 1).tolist():
             cells = matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]

@@ -27,7 +27,6 @@ from labour_trust.trust.sql_common import (
 NAME = "sector_view"
 PAY_BAND = 10  # £: the pay bands of the exact median (see MEDIAN_PAY_CTES)
 SECTION = f"coalesce(sic_section, {lit(TOTAL)})"
-# Region × section cells and their margins: region × Total, UK × section, UK × Total.
 
 # Bit i of the stage's section bit sets is the i-th section: letters from A, in order.
 assert tuple(chr(ord("A") + i) for i in range(len(SIC_SECTIONS))) == SIC_SECTIONS
@@ -38,6 +37,7 @@ _SECTION_BITS = "VALUES " + ", ".join(f"({lit(s)}, {i})" for i, s in enumerate(S
 # every cell at once, as quantile_cont over 30 M national jobs in four grouping sets does
 # (more than 6 GB): count the jobs of each finest cell by £10 band, find from the counts
 # the band holding each cell's two middle ranks, then sort only the pays of those bands.
+# Region × section cells and their margins (region × Total, UK × section, UK × Total), by band.
 _BAND_SETS = (
     "GROUPING SETS ((itl1_code, sic_section, band), (itl1_code, band), (sic_section, band), (band))"
 )
