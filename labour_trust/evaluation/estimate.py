@@ -9,7 +9,12 @@ Choices, and why:
   memory. Scores are then computed for every row.
 - Matching, not inverse-probability weighting: the ``neighbours`` (5) nearest controls on
   the logit of the score, *with replacement*, within a caliper of ``caliper_sd`` (0.2)
-  standard deviations of the logit (Austin 2011); five rather than one halves the variance
+  standard deviations of the logit (Austin 2011), and exactly on ``exact_covariates``
+  (the demo: months employed and months on UC in the look-back). Exact matching on work
+  history, as the Employment Data Lab does on benefit history, because participants come
+  from several routes (referral, and courses people find themselves) whose mixture no
+  additive score describes: on the score alone, matched controls kept ~0.1 SD less prior
+  employment than the treated in most cohorts. Five neighbours rather than one halves the variance
   and the chance imbalance of a one-to-one match at little cost in bias. Matching is what
   DWP's Employment Data Lab and DfE's LEO publish; its comparison group is a set of real
   people whose balance anyone can inspect; and it is robust where IPW is not: a few treated
@@ -127,10 +132,22 @@ class Matching:
         return np.bincount(self.control_rows, weights=self.control_weight, minlength=n)
 
 
-def match(logit: np.ndarray, treated: np.ndarray, caliper_sd: float, k: int = 1) -> Matching:
-    """The k nearest controls on the logit, with replacement, within the caliper; a treated
-    row with none is unmatched. Ties go to the lower score: deterministic."""
+def match(
+    logit: np.ndarray,
+    treated: np.ndarray,
+    caliper_sd: float,
+    k: int = 1,
+    strata: np.ndarray | None = None,
+) -> Matching:
+    """The k nearest controls on the logit, with replacement, within the caliper (and
+    within the same stratum, if ``strata`` is given: exact matching); a treated row with
+    none is unmatched. Ties go to the lower score: deterministic."""
     caliper = caliper_sd * float(np.std(logit))
+    if strata is not None and len(logit):
+        # Each stratum shifted beyond the others' reach: two rows of different strata are
+        # always further apart than the caliper, so none is matched across them.
+        span = float(logit.max() - logit.min()) + 2 * caliper + 1.0
+        logit = logit + strata * span
     t_rows, c_rows = np.flatnonzero(treated), np.flatnonzero(~treated)
     order = np.argsort(logit[c_rows], kind="stable")
     c_sorted, c_logit = c_rows[order], logit[c_rows][order]
@@ -153,6 +170,19 @@ def match(logit: np.ndarray, treated: np.ndarray, caliper_sd: float, k: int = 1)
         int((~matched).sum()),
         caliper,
     )
+
+
+def exact_strata(table: pa.Table, columns: list[str]) -> np.ndarray | None:
+    """One code per distinct combination of ``columns`` (None without columns)."""
+    if not columns:
+        return None
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    for name in columns:
+        values = pc.fill_null(pc.cast(table[name], pa.string()), "(missing)")
+        _, code = np.unique(values.to_numpy(zero_copy_only=False), return_inverse=True)
+        codes = codes * (int(code.max(initial=0)) + 1) + code
+    _, codes = np.unique(codes, return_inverse=True)  # dense: small shifts in `match`
+    return codes.astype(np.float64)
 
 
 def column_moments(m: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +349,8 @@ def evaluate(
     all_x = design(table, covariates)
     model_x = all_x if spec.model_covariates == covariates else design(table, spec.model_covariates)
     logit, _ = propensity_logit(model_x.matrix, treated)
-    matching = match(logit, treated, spec.caliper_sd, spec.neighbours)
+    strata = exact_strata(table, spec.exact_covariates)
+    matching = match(logit, treated, spec.caliper_sd, spec.neighbours, strata)
     smd = balance(all_x, treated, matching)
     rows = []
     for outcome in spec.outcomes:

@@ -153,6 +153,8 @@ class EvaluationSpec(_Strict):
     # The covariates of the propensity model (default: all of ``covariates``); balance is
     # always checked on all of ``covariates``.
     propensity_covariates: list[Covariate] | None = None
+    # Covariates matched exactly: a treated person's controls share their values.
+    exact_covariates: list[Covariate] = Field(default_factory=list)
     lookback_months: int = Field(default=12, ge=1, le=36)
     outcomes: list[Outcome] = Field(min_length=1)
     horizons: list[int] = Field(min_length=1)
@@ -197,9 +199,10 @@ class EvaluationSpec(_Strict):
 
     @model_validator(mode="after")
     def _propensity_subset(self):
-        extra = set(self.propensity_covariates or []) - set(self.covariates)
-        if extra:
-            raise ValueError(f"propensity_covariates not in covariates: {sorted(extra)}")
+        for field in ("propensity_covariates", "exact_covariates"):
+            extra = set(getattr(self, field) or []) - set(self.covariates)
+            if extra:
+                raise ValueError(f"{field} not in covariates: {sorted(extra)}")
         return self
 
     @property

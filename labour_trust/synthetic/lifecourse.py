@@ -67,6 +67,10 @@ class Claims:
     job_end: np.ndarray  # inactive people: entry job over [work_from, job_end) if to_work
     to_work: np.ndarray
 
+    def rows(self, index: np.ndarray) -> Claims:
+        """The spells of the persons at ``index``."""
+        return Claims(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
 
 @dataclass(frozen=True)
 class Job:
@@ -280,6 +284,29 @@ def _claim_now(people: Persons, t: int, seed: int, claims: Claims, employed: np.
     regime = np.where(employed & ~working, np.where(regime == SFW, WWR, WNR), regime)
     regime = np.where(~employed & working, SFW, regime)
     return claiming, regime.astype(np.int8), began
+
+
+def counted_in_work_spells(people: Persons, t: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of the in-work claims that join an out-of-work claim in the UC share's
+    duration: the inactive's count only while in work, as in `_claim_now`. The same for
+    every month of t's year (spells are drawn per year)."""
+    start, end, _ = _in_work_spells(people, t, seed)
+    counted = (people.kind != INACTIVE)[:, None]
+    return np.where(counted, start, NEVER), np.where(counted, end, NEVER)
+
+
+def claim_began_out_of_work(
+    claims: Claims, in_work: tuple[np.ndarray, np.ndarray], t: int
+) -> np.ndarray:
+    """When the claim covering t began as the UC share shows it (its duration band), for
+    persons out of work at t: main claims joined with ``in_work`` (`counted_in_work_spells`).
+    The programme's referrals depend on this, not on the main spell's own start, so that
+    selection is on what the shares show."""
+    return _claim_began(
+        np.concatenate([np.where(claims.exists, claims.start, NEVER), in_work[0]], axis=1),
+        np.concatenate([np.where(claims.exists, claims.end, NEVER), in_work[1]], axis=1),
+        t,
+    )
 
 
 def _first_covering(start: np.ndarray, end: np.ndarray, t: int):

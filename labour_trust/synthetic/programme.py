@@ -103,10 +103,19 @@ class Referrals:
 
 
 def referrals(
-    people: Persons, claims: Claims, m: int, seed: int, programme: SkillsProgramme
+    people: Persons,
+    claims: Claims,
+    m: int,
+    seed: int,
+    programme: SkillsProgramme,
+    in_work: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Referrals:
     """Who is referred in month m: claimants on a claim in its out-of-work part, drawn with a
-    probability that depends on age band, claim duration, regime and region only."""
+    probability that depends on age band, claim duration, regime and region only.
+    ``in_work``: the persons' `counted_in_work_spells` in m's year, if already known."""
+    # Imported here: lifecourse imports this module.
+    from labour_trust.synthetic import lifecourse
+
     if programme.uptake == 0:
         empty = np.empty(0, dtype=np.int64)
         return Referrals(empty, empty, np.empty(0, dtype=bool), empty)
@@ -116,18 +125,28 @@ def referrals(
     rows = rows[(age >= 16) & (age < PENSION_AGE)]
     age = (m - people.birth[rows]) / 12.0
     col = np.where(covering[rows], claims.start[rows], np.iinfo(np.int64).max).argmin(axis=1)
-    began = claims.start[rows, col]
     regime = claims.regime[rows, col]
     rate = (
         _BASE_RATE
         * programme.uptake
         * _AGE_MULT[np.searchsorted(_AGE_FLOORS, age, side="right")]
-        * _DURATION_MULT[np.searchsorted(_DURATION_FLOORS, m - began, side="right")]
         * _REGIME_MULT[regime]
         * _REGION_MULT[places().region[people.lad[rows]]]
     )
     h = rng.hash64(rng.stream_key(seed, _S_REFERRAL), people.ids[rows], m)
-    chosen = rng.u16(h, 0) < np.minimum(rate, 0.95)
+    u = rng.u16(h, 0)
+    # The claim's duration as the UC share reports it (joined with in-work claims), not the
+    # main spell's own start: selection must be on observables. It costs a chain of spells
+    # per person, so it is found only for those the largest duration factor would refer.
+    maybe = u < np.minimum(rate * _DURATION_MULT.max(), 0.95)
+    rows, h, u, rate = rows[maybe], h[maybe], u[maybe], rate[maybe]
+    if in_work is None:
+        in_work = lifecourse.counted_in_work_spells(people.subset(rows), m, seed)
+    else:
+        in_work = (in_work[0][rows], in_work[1][rows])
+    began = lifecourse.claim_began_out_of_work(claims.rows(rows), in_work, m)
+    rate = rate * _DURATION_MULT[np.searchsorted(_DURATION_FLOORS, m - began, side="right")]
+    chosen = u < np.minimum(rate, 0.95)
     rows, h = rows[chosen], h[chosen]
     level = np.searchsorted(_LEVEL_CUM, rng.u16(h, 1), side="right").clip(0, 2)
     job = (rng.u16(h, 2) < programme.effect) & (m != programme.withheld())
@@ -148,10 +167,15 @@ def course_jobs(
     first = t - JOB_END + 1
     live = claims.exists & (claims.start < t) & (claims.work_from > first)
     who = np.flatnonzero(live.any(axis=1))
-    subset = people.subset(who)
-    sub_claims = type(claims)(*(getattr(claims, f)[who] for f in claims.__dataclass_fields__))
+    from labour_trust.synthetic import lifecourse  # imports this module
+
+    subset, sub_claims = people.subset(who), claims.rows(who)
+    in_work = {}  # by year: spells are drawn per year
     for m in range(first, t):
-        r = referrals(subset, sub_claims, m, seed, programme)
+        year = m // lifecourse.WINDOW
+        if year not in in_work:
+            in_work[year] = lifecourse.counted_in_work_spells(subset, m, seed)
+        r = referrals(subset, sub_claims, m, seed, programme, in_work[year])
         on = r.job & (r.job_start <= t)
         np.maximum.at(start, who[r.rows[on]], r.job_start[on])
     return start > NEVER, start

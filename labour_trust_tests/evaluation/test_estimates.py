@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from labour_trust.disclosure.policy import DisclosurePolicy
 from labour_trust.evaluation.cohort import build_sample, connect_shares
-from labour_trust.evaluation.estimate import evaluate
+from labour_trust.evaluation.estimate import evaluate, exact_strata, match
 from labour_trust.evaluation.publish import publish_estimates
 from labour_trust.feeds.departments import PAYE_RTI
 from labour_trust.feeds.scan import register_feed
@@ -102,6 +103,47 @@ def test_balance_fails_without_covariates_in_the_propensity_model(null_shares):
     result = evaluate(*_sample(null_shares, spec), spec, MONTH)
     assert not result.balanced
     assert {"age_band", "regime", "duration_band"} <= set(result.imbalanced)
+
+
+def test_exact_covariates_match_every_treated_person_within_their_history(null_shares):
+    """Controls share their treated person's months in work and on UC (the demo's exact
+    covariates), so those balance exactly, and the rest within the threshold."""
+    spec = small_spec()
+    assert spec.exact_covariates == ["employed_months_prior", "uc_months_prior"]
+    table, available = _sample(null_shares, spec)
+    result = evaluate(table, available, spec, MONTH)
+    worst = result.worst_smd
+    assert worst["employed_months_prior"][0] > 0.1  # imbalanced before matching
+    assert worst["employed_months_prior"][1] < 1e-12 and worst["uc_months_prior"][1] < 1e-12
+    assert result.balanced, worst
+
+
+def _pairs(matching) -> list[tuple[int, int]]:
+    """(treated row, control row) of every match: each treated row's c matches follow one
+    another, each weighing 1/c."""
+    pairs, at = [], 0
+    for t_row in matching.treated_rows:
+        count = round(1 / matching.control_weight[at])
+        pairs += [(t_row, c_row) for c_row in matching.control_rows[at : at + count]]
+        at += count
+    assert at == len(matching.control_rows)
+    return pairs
+
+
+def test_matching_never_crosses_strata():
+    rng = np.random.default_rng(3)
+    n = 2_000
+    logit = rng.normal(size=n)
+    treated = rng.random(n) < 0.1
+    history = pa.table({"months": rng.integers(0, 4, n), "band": rng.choice(["a", "b"], n)})
+    strata = exact_strata(history, ["months", "band"])
+    assert len(np.unique(strata)) == 8
+    stratified = _pairs(match(logit, treated, 0.2, k=3, strata=strata))
+    assert len({t for t, _ in stratified}) > treated.sum() / 2
+    assert all(strata[t] == strata[c] for t, c in stratified)
+    assert all(abs(logit[t] - logit[c]) <= 0.2 * logit.std() for t, c in stratified)
+    # Without strata the same scores match across them (the test can fail).
+    assert any(strata[t] != strata[c] for t, c in _pairs(match(logit, treated, 0.2, k=3)))
 
 
 def test_published_results_respect_disclosure_control(null_shares):

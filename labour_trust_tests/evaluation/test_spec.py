@@ -66,6 +66,8 @@ def test_vocabulary_and_structure_errors_are_clear():
 
     odd = _demo() | {"propensity_covariates": ["pay_prior"], "covariates": ["age_band"]}
     assert "propensity_covariates not in covariates: ['pay_prior']" in _errors(odd)
+    odd = _demo() | {"exact_covariates": ["uc_months_prior"], "covariates": ["age_band"]}
+    assert "exact_covariates not in covariates: ['uc_months_prior']" in _errors(odd)
 
     assert "field owner: must be team:<name>" in _errors(_demo() | {"owner": "bob"})
     assert "must be lower_snake_case" in _errors(_demo() | {"name": "Bad Name"})
