@@ -115,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "--latency", action="store_true", help="a correction to the published tables, under up"
     )
     bench.add_argument("--report", action="store_true", help="render a national insight report")
+    bench.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="the same months (4 unless --months) on one worker and on --workers, "
+        "Postgres + S3; use a small --scale",
+    )
+    bench.add_argument("--workers", type=int, default=2, help="with --scale-out")
     bench.set_defaults(func=cmd_bench)
 
     add_governance_commands(sub)
@@ -568,6 +575,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from labour_trust.benchmarks.evaluation import bench_evaluation
 
         bench_evaluation(args.scale, args.workdir)
+    elif args.scale_out:
+        from labour_trust.benchmarks.scale_out import run_scale_out_bench
+        from labour_trust.months import month_index, month_label
+
+        last = month_label(month_index("2024-01") + (args.months if args.months > 1 else 4) - 1)
+        return run_scale_out_bench(args.scale, f"2024-01:{last}", args.workers, args.workdir)
     elif args.report:
         from labour_trust.benchmarks.report import run_report_bench
 
