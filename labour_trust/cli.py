@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         default="*",
         help="with --months: a Dagster asset selection, e.g. 'group:trust' (default: all)",
     )
+    refresh.add_argument(
+        "--no-follow",
+        action="store_true",
+        help="with --months: run only the selection; dependents are left to automation "
+        "(the daemon, or the next refresh): a worker in a cluster",
+    )
     refresh.set_defaults(func=cmd_refresh)
 
     status = sub.add_parser("status", help="shares, assets and failing checks")
@@ -432,7 +438,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         if args.months:
             selection = dg.AssetSelection.from_string(args.select)
             months = month_range(args.months)
-            report = backfill(defs, embedded_instance(args.home), months, selection, progress)
+            instance = embedded_instance(args.home)
+            follow = not args.no_follow
+            report = backfill(defs, instance, months, selection, progress, follow=follow)
         else:
             report = refresh(defs, embedded_instance(args.home), progress)
     return _print_refresh_summary(report, log_path)

@@ -3,9 +3,11 @@
 A cluster as a platform team would run it, on one machine: Dagster's instance on a real
 PostgreSQL server (the production profile, `dagster.production.yaml`), every piece of
 trust state in object storage (`LABOUR_TRUST_STORE` on a `moto_server` S3), and the
-department shares on that S3 too. A worker is a `labour-trust refresh --months` process
-with an empty home and a DAGSTER_HOME of its own (no shared disk), given a contiguous
-run of the months. Each run gets its own Dagster database and its own store prefix.
+department shares on that S3 too. A worker is a `labour-trust refresh --months
+--no-follow` process (a run pod: automation is the daemon's) with an empty home and a
+DAGSTER_HOME of its own (no shared disk), given a contiguous run of the months: first
+their feeds, then, once every worker's feeds are in, everything derived (see `_phases`).
+Each run gets its own Dagster database and store prefix.
 
 `Cluster.run` also gathers what must not depend on how many workers there were: every
 month's exported tables, the latest publication of each table and month in the audit
@@ -137,23 +139,25 @@ class Cluster:
         _migrate(folder / "migrate", env)  # the schema once, as a deployment's migrate job
         groups = split_months(self.months, workers)
         started = time.perf_counter()
-        procs = []
-        for i, group in enumerate(groups):
-            home = folder / f"worker-{i}"
-            argv = ["refresh", "--months", f"{group[0]}:{group[-1]}"]
-            procs.append((home, _cli(home, argv, env, wait=False)))
-        failures = []
-        for home, proc in procs:
-            code = proc.wait()
-            if code != 0:
-                failures.append(f"{home.name} exited {code}:\n{_tail(home / 'worker.log')}")
+        failures: list[str] = []
+        homes = [folder / f"worker-{i}" for i in range(len(groups))]
+        for phase, selection in enumerate(_phases()):
+            procs = []
+            for home, group in zip(homes, groups, strict=True):
+                months = f"{group[0]}:{group[-1]}"
+                argv = ["refresh", "--months", months, "--select", selection, "--no-follow"]
+                procs.append((home, _cli(home, argv, env, wait=False, log=f"phase-{phase}.log")))
+            for home, proc in procs:
+                if (code := proc.wait()) != 0:
+                    log = _tail(home / f"phase-{phase}.log")
+                    failures.append(f"{home.name} phase {phase} exited {code}:\n{log}")
         seconds = time.perf_counter() - started
         run = ClusterRun(workers, seconds, env["LABOUR_TRUST_STORE"], database, failures)
         # State a worker left on its own disk; `logs/` is the command's log of what it ran
         # (diagnostics, as a pod's stdout), not state another worker would need.
         run.homes_left = [
             str(p.relative_to(folder))
-            for home, _ in procs
+            for home in homes
             for p in (home / "home").rglob("*")
             if p.is_file() and p.relative_to(home / "home").parts[0] != "logs"
         ]
@@ -203,7 +207,28 @@ def _worker_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return env | {"DAGSTER_HOME": str(dagster_home), "LABOUR_TRUST_HOME": str(folder / "home")}
 
 
-def _cli(folder: Path, argv: list[str], env: dict[str, str], *, wait=True, capture=False):
+def _phases() -> tuple[str, str]:
+    """Asset selections run one after the other, every worker its months in each: the feeds,
+    then everything derived. Dagster's backfill planner orders runs so, because a month's
+    derived assets read neighbouring months' feeds (sector_view the month before,
+    evaluations a year either side); a worker running its months alone would publish a
+    month before the neighbour's feed was in, then again after — a second release,
+    protected against the first, which one worker never makes."""
+    from labour_trust.feeds.departments import FEEDS
+
+    feeds = " or ".join(f"group:{d}" for d in sorted({spec.department for spec in FEEDS}))
+    return feeds, f"not ({feeds})"
+
+
+def _cli(
+    folder: Path,
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    wait: bool = True,
+    capture: bool = False,
+    log: str = "worker.log",
+):
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "labour_trust.cli", "--home", str(folder / "home"), *argv]
     worker_env = _worker_env(folder, env)
@@ -211,9 +236,9 @@ def _cli(folder: Path, argv: list[str], env: dict[str, str], *, wait=True, captu
         return subprocess.run(
             command, env=worker_env, cwd=folder, capture_output=True, text=True, timeout=3600
         )
-    log = open(folder / "worker.log", "wb")  # noqa: SIM115 - the child's, closed on exit
-    proc = subprocess.Popen(command, env=worker_env, cwd=folder, stdout=log, stderr=log)
-    log.close()
+    out = open(folder / log, "wb")  # noqa: SIM115 - the child's, closed on exit
+    proc = subprocess.Popen(command, env=worker_env, cwd=folder, stdout=out, stderr=out)
+    out.close()
     return proc.wait() if wait else proc
 
 

@@ -18,6 +18,7 @@ into line.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -92,7 +93,7 @@ def refresh(
     retries: dict[str, set[dg.AssetKey]] = {}
     for key, months in failed_partitions(instance, defs, derived).items():
         for month in months:
-            if (key, month) not in runner.attempted:
+            if (key, month) not in runner.failed:
                 retries.setdefault(month, set()).add(key)
     for month, keys in sorted(retries.items()):
         runner.run(month, keys)
@@ -106,10 +107,12 @@ def backfill(
     months: list[str],
     selection: dg.AssetSelection,
     progress: Progress | None = None,
+    *,
+    follow: bool = True,
 ) -> RefreshReport:
     """Re-run the selected assets for every month of `months` up to the newest month with
-    data (oldest first, one run per month), then follow automation. A month past the
-    newest is reported in `report.not_published`, not run."""
+    data (oldest first, one run per month), then, if `follow`, follow automation. A month
+    past the newest is reported in `report.not_published`, not run."""
     report = RefreshReport()
     fail_orphaned_runs(instance, TRIGGER_TAG, "backfill")
     runner = _Runner(defs, instance, report, progress or (lambda outcome, n: None), "backfill")
@@ -123,7 +126,8 @@ def backfill(
             report.not_published.append(month)
         else:
             runner.run(month, keys)
-    runner.follow_automation()
+    if follow:
+        runner.follow_automation()
     return report
 
 
@@ -197,7 +201,12 @@ class _Runner:
         self.report = report
         self.progress = progress
         self.job = defs.resolve_implicit_global_asset_job_def()
-        self.attempted: set[tuple[dg.AssetKey, str]] = set()
+        # What failed in this call is not run again in it. What succeeded is, once, when
+        # automation asks: a backfill runs month m before m+3 is in, and m's look-ahead
+        # outcomes are due once it is. More would be chasing another writer's runs (a
+        # daemon, or a second refresh), which bounds the rounds too.
+        self.failed: set[tuple[dg.AssetKey, str]] = set()
+        self.succeeded: Counter[tuple[dg.AssetKey, str]] = Counter()
         self.cursor = None
 
     def run(self, month: str, keys: set[dg.AssetKey]) -> RunOutcome:
@@ -210,11 +219,17 @@ class _Runner:
             tags={TRIGGER_TAG: self.trigger, **process_tags()},
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
-        self.attempted |= {(k, month) for k in keys}
         outcome = _outcome(result, month, keys, time.perf_counter() - started)
+        if outcome.success:
+            self.succeeded.update((k, month) for k in keys)
+        else:
+            self.failed |= {(k, month) for k in keys}
         self.report.runs.append(outcome)
         self.progress(outcome, len(self.report.runs))
         return outcome
+
+    def may_run(self, key: dg.AssetKey, month: str) -> bool:
+        return (key, month) not in self.failed and self.succeeded[(key, month)] < 2
 
     def follow_automation(self) -> None:
         """Run what the automation conditions request until they request nothing new."""
@@ -227,7 +242,7 @@ class _Runner:
             requested: dict[str, set[dg.AssetKey]] = {}
             for key in derived.resolve(self.defs.resolve_asset_graph()):
                 for month in result.get_requested_partitions(key):
-                    if month is not None and (key, month) not in self.attempted:
+                    if month is not None and self.may_run(key, month):
                         requested.setdefault(month, set()).add(key)
             if not requested:
                 return

@@ -1,0 +1,112 @@
+"""A backfill of every asset over three months, launched through the webserver's GraphQL
+API (what the UI's "Materialize all" over a range sends), run by the daemon of a running
+`labour-trust up`, alongside its sensors and automation: every run succeeds and every
+table of every month asked for is published."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from labour_trust.operations.reload import graphql
+from labour_trust.publishing.tables import PUBLISHED
+from labour_trust.synthetic import seed_shares
+from labour_trust_tests.conftest import TEST_MONTHS, TEST_SCALE, TEST_SEED
+from labour_trust_tests.test_cli_up import (
+    answers,
+    output,
+    process_tree,
+    start_up,
+    stop_and_check,
+    wait_for,
+)
+
+MONTHS = [*TEST_MONTHS, "2024-03"]
+BACKFILL_TIMEOUT = 900.0  # two cores shared with the sensors' own runs
+
+LAUNCH = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+  }
+}"""
+RUNS = """
+query($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+    ... on Runs { results { status tags { key value } } }
+  }
+}"""
+TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: the planner extends trust/sector_view to the month after the range (it "
+    "reads the previous month's UC), where no share is published; that partition is skipped, "
+    "and the daemon then marks the non-subsettable publication step failed for every month "
+    "of the range: all runs succeed, nothing is published (COMPLETED_FAILED). "
+    "`labour-trust refresh --months` is the working path.",
+)
+def test_a_graphql_backfill_of_every_asset_over_three_months_succeeds(
+    home: Path, tmp_path: Path, linkage_key
+) -> None:
+    seed_shares(
+        str(home / "shares"), MONTHS[-1:], scale=TEST_SCALE, seed=TEST_SEED, key=linkage_key
+    )
+    process, port = start_up(home, tmp_path)
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        wait_for(lambda: answers(port), process, tmp_path, "HTTP answer from the webserver")
+        nodes = []
+        wait_for(lambda: nodes.extend(_asset_paths(url)) or nodes, process, tmp_path, "asset nodes")
+        params = {"partitionNames": MONTHS, "assetSelection": [{"path": p} for p in nodes]}
+        launched = graphql(url, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
+
+        status = _wait_for_backfill(url, backfill_id, process, tmp_path)
+        runs = graphql(url, RUNS, {"id": backfill_id})["data"]["runsOrError"]["results"]
+    finally:
+        stop_and_check(process, process_tree(process.pid), signal.SIGTERM, tmp_path)
+
+    assert runs and {r["status"] for r in runs} == {"SUCCESS"}, runs
+    months = {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    assert set(MONTHS) <= months
+    for name in PUBLISHED:  # every table of every month asked for, published and exported
+        for month in MONTHS:
+            assert (home / "exports" / name / f"{name}_{month}.csv").is_file(), (name, month)
+    assert status == "COMPLETED_SUCCESS", status
+
+
+def _asset_paths(url: str) -> list[list[str]]:
+    try:
+        nodes = graphql(url, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+    except (OSError, KeyError, TypeError):
+        return []
+    return [n["assetKey"]["path"] for n in nodes]
+
+
+def _wait_for_backfill(url: str, backfill_id: str, process, tmp_path: Path) -> str:
+    deadline = time.monotonic() + BACKFILL_TIMEOUT
+    status = ""
+    while time.monotonic() < deadline:
+        found = graphql(url, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
+        status = found.get("status", found["__typename"])
+        if status in TERMINAL:
+            return status
+        assert process.poll() is None, output(tmp_path)
+        time.sleep(2)
+    return f"still {status} after {BACKFILL_TIMEOUT:.0f} s"
