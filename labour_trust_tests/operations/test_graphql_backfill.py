@@ -52,6 +52,7 @@ query($id: String!) {
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
+@pytest.mark.timeout(BACKFILL_TIMEOUT + 300)
 @pytest.mark.xfail(
     strict=True,
     reason="known: the planner extends trust/sector_view to the month after the range (it "

@@ -17,6 +17,9 @@ from labour_trust.publishing.tables import PUBLISHED
 from labour_trust_tests.conftest import TEST_SCALE
 
 MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04"]
+# The module's cluster runs the months twice (one worker, then two): about 6 minutes here,
+# inside the first test's setup, against the suite's 600 s per test.
+pytestmark = pytest.mark.timeout(1500)
 
 
 @pytest.fixture(scope="module")
