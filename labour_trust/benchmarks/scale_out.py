@@ -115,9 +115,8 @@ class Cluster:
         span = f"{self.months[0]}:{self.months[-1]}"
         argv = ["seed", "--scale", str(self.scale), "--months", span, "--seed", str(self.seed)]
         argv += ["--target", self.env["LABOUR_TRUST_SHARES"]]
-        done = _cli(seeding, argv, self._base_env(), capture=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"seeding the shares failed:\n{done.stdout[-3000:]}")
+        if _cli(seeding, argv, self._base_env(), "seed.log").wait() != 0:
+            raise RuntimeError(f"seeding the shares failed:\n{_tail(seeding / 'seed.log')}")
 
     def _base_env(self) -> dict[str, str]:
         keep = {
@@ -146,7 +145,7 @@ class Cluster:
             for home, group in zip(homes, groups, strict=True):
                 months = f"{group[0]}:{group[-1]}"
                 argv = ["refresh", "--months", months, "--select", selection, "--no-follow"]
-                procs.append((home, _cli(home, argv, env, wait=False, log=f"phase-{phase}.log")))
+                procs.append((home, _cli(home, argv, env, f"phase-{phase}.log")))
             for home, proc in procs:
                 if (code := proc.wait()) != 0:
                     log = _tail(home / f"phase-{phase}.log")
@@ -220,26 +219,15 @@ def _phases() -> tuple[str, str]:
     return feeds, f"not ({feeds})"
 
 
-def _cli(
-    folder: Path,
-    argv: list[str],
-    env: dict[str, str],
-    *,
-    wait: bool = True,
-    capture: bool = False,
-    log: str = "worker.log",
-):
+def _cli(folder: Path, argv: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
+    """`labour-trust ARGV` started in `folder` (its own home and DAGSTER_HOME), output to
+    `folder/log`."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "labour_trust.cli", "--home", str(folder / "home"), *argv]
-    worker_env = _worker_env(folder, env)
-    if capture:
-        return subprocess.run(
-            command, env=worker_env, cwd=folder, capture_output=True, text=True, timeout=3600
+    with open(folder / log, "wb") as out:  # the child holds its own copy of the handle
+        return subprocess.Popen(
+            command, env=_worker_env(folder, env), cwd=folder, stdout=out, stderr=out
         )
-    out = open(folder / log, "wb")  # noqa: SIM115 - the child's, closed on exit
-    proc = subprocess.Popen(command, env=worker_env, cwd=folder, stdout=out, stderr=out)
-    out.close()
-    return proc.wait() if wait else proc
 
 
 def _migrate(folder: Path, env: dict[str, str]) -> None:
