@@ -48,14 +48,21 @@ def restricted_key(name: str) -> dg.AssetKey:
 
 
 def consumer_specs(
-    table: PublishedTable, code_version: str, columns: dg.TableSchema
+    table: PublishedTable,
+    code_version: str,
+    columns: dg.TableSchema,
+    step_inputs: list[dg.AssetKey],
 ) -> list[dg.AssetSpec]:
-    """`columns`: the published table's column schema (a copy holds a subset of it)."""
+    """`columns`: the published table's column schema (a copy holds a subset of it).
+    `step_inputs`: the publication step's inputs (every trust table of the month). A copy
+    depends on them too, so that a backfill's planner gives every key of the one step the
+    same months (with the published table alone, a month the planner drops for the tables
+    stayed targeted for the copies and the step ran for none)."""
     published = dg.AssetKey(["published", table.name])
     common = dict(
         metadata={"dagster/column_schema": columns},
         partitions_def=MONTHLY,
-        deps=[published],
+        deps=[published, *step_inputs],
         owners=["team:labour-trust"],
         tags={"classification": "OFFICIAL"},
         automation_condition=follow_upstream(),

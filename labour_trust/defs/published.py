@@ -125,7 +125,9 @@ def build_published_month(
             *[
                 spec
                 for t in tables.values()
-                for spec in consumer_specs(t, PUBLISH_CODE_VERSION, _column_schema(t, policy))
+                for spec in consumer_specs(
+                    t, PUBLISH_CODE_VERSION, _column_schema(t, policy), trust_keys
+                )
             ],
         ],
         check_specs=[

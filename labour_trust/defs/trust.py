@@ -213,7 +213,10 @@ def _skip_unpublished(
             "checked yet: materialise the feed month first (or include it in the backfill)"
         )
     names = ", ".join(by_view[v].name for v in views)
-    context.log.info(f"trust/{dataset.name} {month}: not published yet by {names}; skipped")
+    context.log.info(
+        f"trust/{dataset.name} {month}: not published yet by {names}; skipped (a backfill "
+        "lists this month as not completed until the department publishes it)"
+    )
     yield from ()
 
 
