@@ -137,5 +137,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         **{f"published/{name}": {"2024-01"} for name in DATASETS},
         INSIGHT: {"2024-01"},
         **{key: {"2024-01"} for key in RECEIVED},
-        EVALUATION: set(TEST_MONTHS),  # PAYE 2024-04 is a horizon of both cohorts
+        # Both cohorts' window (look-back to the last horizon) holds PAYE 2024-04; only
+        # 2024-01 reads it (m+3): a time-window mapping cannot leave out the months between.
+        EVALUATION: set(TEST_MONTHS),
     }
