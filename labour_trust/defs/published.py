@@ -148,6 +148,7 @@ def build_published_month(
         audit: AuditTrail,
     ) -> Iterator:
         month = context.partition_key
+        _require_derived(context, trust_keys, month)
         policy = publications.policy()
         rows, contributors = month_inputs(trust_tables, month, tables)
         previous = {
@@ -215,6 +216,25 @@ def build_published_month(
             yield from restricted_results(name, month, copies, result.table.column_names)
 
     return published_month
+
+
+def _require_derived(
+    context: dg.AssetExecutionContext, trust_keys: list[dg.AssetKey], month: str
+) -> None:
+    """A trust month never derived reads as no rows: publishing it would release an empty
+    month (over a good one). A backfill or `refresh --months` of the publication step alone
+    can ask for such a month."""
+    missing = [
+        key.to_user_string()
+        for key in trust_keys
+        if month not in context.instance.get_materialized_partitions(key)
+    ]
+    if missing:
+        raise dg.Failure(
+            description=f"published tables of {month}: {', '.join(missing)} not derived for "
+            f"{month}: materialise them first (or include them in the selection); nothing "
+            "was published"
+        )
 
 
 def _publish(

@@ -197,3 +197,23 @@ def test_a_failed_disclosure_check_never_publishes(home, monkeypatch):
     assert last["event"] == "publication.blocked"
     assert "local_labour_market" in last["details"]["tables"]
     assert {"counts", "audit"} <= set(last["details"]["tables"]["local_labour_market"])
+
+
+def test_the_publication_step_alone_refuses_a_month_whose_trust_tables_were_not_derived(home):
+    """Asked for alone (a backfill or `refresh --months` of the publication step), a month
+    without its trust tables fails naming them, instead of releasing an empty month."""
+    defs = build_definitions(home)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_all(defs, instance).success
+    step = defs.resolve_assets_def(published_defs.published_key("sector_view")).keys
+    month = TEST_MONTHS[1]
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        partition_key=month, instance=instance, asset_selection=list(step), raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "trust/local_labour_market, trust/sector_view" in message and month in message
+    for name in PUBLISHED:
+        assert published_month(home, name, month).num_rows == 0, name
+        assert published_month(home, name).num_rows > 0, name  # the month before: still there
