@@ -221,9 +221,9 @@ def build_published_month(
 def _require_derived(
     context: dg.AssetExecutionContext, trust_keys: list[dg.AssetKey], month: str
 ) -> None:
-    """A trust month never derived reads as no rows: publishing it would release an empty
-    month (over a good one). A backfill or `refresh --months` of the publication step alone
-    can ask for such a month."""
+    """A trust month never derived reads as no rows, on which the disclosure control fails
+    with an error that names nothing. A backfill or `refresh --months` of the publication
+    step alone can ask for such a month: say which tables and what to do."""
     missing = [
         key.to_user_string()
         for key in trust_keys
