@@ -9,6 +9,7 @@ newest partition (the demo's last complete month), nothing is left over."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -83,17 +84,12 @@ def test_a_graphql_backfill_over_three_months_publishes_every_month(
 
 @pytest.mark.timeout(BACKFILL_TIMEOUT + 300)
 def test_a_backfill_up_to_the_newest_partition_completes_with_nothing_left_over(
-    tmp_path: Path, monkeypatch, linkage_key
+    home: Path, tmp_path: Path, monkeypatch, linkage_key
 ) -> None:
     """As in the demo, the shares reach the last complete month (the newest partition): the
     planner has no later month to reach, and the backfill succeeds outright."""
     months = month_range(last_complete_months(3))
-    home = tmp_path / "home"
-    for name in ("LABOUR_TRUST_SHARES", "LABOUR_TRUST_STORE", "LABOUR_TRUST_PUBLISHED"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LABOUR_TRUST_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    monkeypatch.setenv("LABOUR_TRUST_LINKAGE_KEY", linkage_key.secret.decode())
+    shutil.rmtree(home / "shares")  # the fixture's 2024 months: these shares start later
     monkeypatch.setenv(FIRST_MONTH_ENV, months[0])
     seed_shares(str(home / "shares"), months, scale=TEST_SCALE, seed=TEST_SEED, key=linkage_key)
     status, not_completed = _backfill(home, tmp_path, months)
