@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from labour_trust.defs.evaluations import build_evaluation_assets
+from labour_trust.defs.evaluations import build_evaluation_assets, feed_reads
+from labour_trust.defs.feed_offsets import build_offset_assets
 from labour_trust.defs.feeds import build_feed_assets, build_feed_checks, build_feed_sensors
 from labour_trust.defs.insight import build_insight_assets
 from labour_trust.defs.published import build_published_assets
@@ -52,13 +53,17 @@ def run_executor() -> dg.ExecutorDefinition:
 
 def build_definitions(home: Path) -> dg.Definitions:
     resources = build_resources(home)
+    evaluations = load_evaluations(home)
+    reads = [d.month_offsets for d in TRUST_DATASETS.values()]
+    reads += [feed_reads(spec) for spec in evaluations.values()]
     return dg.Definitions(
         assets=[
             *build_feed_assets(FEEDS),
+            *build_offset_assets(reads),
             *build_trust_assets(TRUST_DATASETS),
             *build_published_assets(resources["publications"]),
             *build_insight_assets(resources["publications"]),
-            *build_evaluation_assets(load_evaluations(home)),
+            *build_evaluation_assets(evaluations),
         ],
         asset_checks=build_feed_checks(FEEDS),
         sensors=[

@@ -76,6 +76,28 @@ class SameMonthInputsExist(dg.AutomationCondition):
         return dg.AutomationResult(context, true_subset=true_subset)
 
 
+class MonthHasData(dg.AutomationCondition):
+    """Months every feed of ``feeds`` has checked: for an asset that reads no feed at its
+    own month, yet whose month is worth computing only once its readers can run."""
+
+    def __init__(self, feeds: frozenset[dg.AssetKey]) -> None:
+        self.feeds = feeds
+
+    @property
+    def name(self) -> str:
+        return "month_has_data"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        months = set(context.candidate_subset.expensively_compute_partition_keys())
+        for feed in self.feeds:
+            months &= set(view.instance.get_materialized_partitions(feed))
+        true_subset = view.get_subset_from_partition_keys(
+            context.key, context.partitions_def, months
+        )
+        return dg.AutomationResult(context, true_subset=true_subset)
+
+
 def _present_or_requested(context: dg.AutomationContext, parent: dg.AssetKey) -> set[str]:
     """A parent's months that are materialised or requested in this same evaluation (they
     then run first, in one run with this asset)."""

@@ -1,12 +1,13 @@
 """One Dagster asset per evaluation: `evaluation/<name>`, partitioned by cohort month.
 
-Each month reads the pinned feed versions it needs (UC and PAYE over the look-back window
-and every horizon, FE over the prior-participation window; months not yet published are
-simply absent and their horizons stay `provisional`), matches and estimates (the plain
-library in this package) unless the cohort is under the spec's `min_treated`, and checks
-balance: the blocking `balance` check fails when any
-covariate's |SMD| after matching exceeds the spec's threshold (0.1), and then nothing is
-written — the last balanced results of that month stay. Results go to Delta tables in the store
+Each month reads the pinned feed versions it needs: UC and PAYE over the look-back window
+and at each horizon (through `<feed>/m_plus_<h>`, so that a correction re-runs only the
+cohorts that read it: defs/feed_offsets.py), FE over the prior-participation window. Months
+not yet published are simply absent and their horizons stay `provisional`. It matches and
+estimates (the plain library in this package) unless the cohort is under the spec's
+`min_treated`, and checks balance: the blocking `balance` check fails when any covariate's
+|SMD| after matching exceeds the spec's threshold (0.1), and then nothing is written — the
+last balanced results of that month stay. Results go to Delta tables in the store
 (`tables/evaluation/<name>`: estimates; `_balance`: SMDs; `_published`: under disclosure control)
 and, disclosure-controlled, into the materialisation's metadata.
 """
@@ -18,15 +19,15 @@ import dagster as dg
 import pyarrow as pa
 
 from labour_trust.defs.automation import follow_upstream
+from labour_trust.defs.feed_offsets import feed_inputs, gather
 from labour_trust.defs.partitions import MONTHLY, monthly_check
 from labour_trust.defs.resources import PublicationStore, ShareStore, TrustTables
-from labour_trust.defs.trust import _feed_dataset, feed_partition_mapping
+from labour_trust.defs.trust import _feed_dataset
 from labour_trust.evaluation.cohort import build_sample, connect
 from labour_trust.evaluation.estimate import EvaluationResult, evaluate
 from labour_trust.evaluation.publish import PUBLISHED_SCHEMA, publish_estimates, to_markdown
 from labour_trust.evaluation.spec import EvaluationSpec
-from labour_trust.feeds.departments import FE_LEARNERS, PAYE_RTI, UC_CLAIMANTS
-from labour_trust.feeds.spec import FeedSpec
+from labour_trust.feeds.departments import FE_LEARNERS, FEEDS_BY_NAME, PAYE_RTI, UC_CLAIMANTS
 from labour_trust.months import shift_month
 from labour_trust.shares.pinned import SharePointer
 
@@ -39,11 +40,13 @@ def evaluation_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([SCHEMA, name])
 
 
-def feed_offsets(spec: EvaluationSpec) -> dict[FeedSpec, tuple[int, ...]]:
+def feed_reads(spec: EvaluationSpec) -> dict[str, tuple[int, ...]]:
+    """Feed share → the months a cohort month reads (UC and PAYE: the look-back window and
+    each horizon; FE: the prior-participation window)."""
     return {
-        UC_CLAIMANTS: spec.person_offsets,
-        PAYE_RTI: spec.person_offsets,
-        FE_LEARNERS: spec.fe_offsets,
+        UC_CLAIMANTS.name: spec.person_offsets,
+        PAYE_RTI.name: spec.person_offsets,
+        FE_LEARNERS.name: spec.fe_offsets,
     }
 
 
@@ -64,18 +67,14 @@ def _pointers(
 
 def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
     key = evaluation_key(spec.name)
-    offsets = feed_offsets(spec)
-    ins = {
-        feed.table: dg.AssetIn(key=feed.asset_key_path, partition_mapping=feed_partition_mapping(o))
-        for feed, o in offsets.items()
-    }
+    reads = feed_reads(spec)
 
     @dg.asset(
         key=key,
         description=spec.description,
         group_name=SCHEMA,
         partitions_def=MONTHLY,
-        ins=ins,
+        ins=feed_inputs(reads),
         owners=[spec.owner],
         kinds={"duckdb", "scikitlearn"},
         tags={"classification": CLASSIFICATION},
@@ -116,13 +115,14 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         month = context.partition_key
+        feeds = gather(feeds, reads)
         options = shares.storage_options()
-        views = {}
-        for feed, feed_months in offsets.items():
-            wanted = {shift_month(month, o) for o in feed_months}
-            views[feed.table] = _feed_dataset(
-                feed.name, _pointers(feeds[feed.table], wanted), options
-            )
+        views, used = {}, []
+        for share, feed_months in reads.items():
+            table = FEEDS_BY_NAME[share].table
+            pointers = _pointers(feeds[table], {shift_month(month, o) for o in feed_months})
+            views[table] = _feed_dataset(share, pointers, options)
+            used += pointers
         con = connect(views)
         try:
             sample = build_sample(con, spec, month)
@@ -166,11 +166,7 @@ def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:
         trust_tables.write_month(SCHEMA, spec.name, month, result.estimates)
         trust_tables.write_month(SCHEMA, f"{spec.name}_balance", month, result.balance)
         trust_tables.write_month(SCHEMA, f"{spec.name}_published", month, published)
-        sources = {
-            f"{p.share}@{p.month}": p.version
-            for view in feeds.values()
-            for p in ([view] if isinstance(view, SharePointer) else view.values())
-        }
+        sources = {f"{p.share}@{p.month}": p.version for p in used}
         yield dg.MaterializeResult(
             metadata=result_metadata(result, published)
             | {"source_versions": dg.MetadataValue.json(sources)},

@@ -101,11 +101,12 @@ class PointerIOManager(dg.ConfigurableIOManager):
     def _parts(self, key: dg.AssetKey, partition: str) -> tuple[str, ...]:
         return (*key.path, f"{partition}.json")
 
-    def handle_output(self, context: dg.OutputContext, obj: SharePointer) -> None:
-        # Replaced whole: a reader sees the old pointer or the new one.
-        Store(self.base_dir).write_text(
-            *self._parts(context.asset_key, context.partition_key), text=obj.to_json()
-        )
+    def handle_output(self, context: dg.OutputContext, obj: SharePointer | None) -> None:
+        parts = self._parts(context.asset_key, context.partition_key)
+        if obj is None:  # a month read from afar, not published yet (defs/feed_offsets.py)
+            Store(self.base_dir).delete(*parts)
+        else:  # replaced whole: a reader sees the old pointer or the new one
+            Store(self.base_dir).write_text(*parts, text=obj.to_json())
 
     def load_input(self, context: dg.InputContext) -> SharePointer | dict[str, SharePointer] | None:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key

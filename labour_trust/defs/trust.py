@@ -9,7 +9,6 @@ the publication step applies the dominance rules to them without reading a feed.
 """
 
 import hashlib
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 
 from labour_trust.defs.automation import follow_upstream
+from labour_trust.defs.feed_offsets import feed_inputs, gather
 from labour_trust.defs.partitions import MONTHLY
 from labour_trust.defs.resources import ShareStore, TrustStages, TrustTables
 from labour_trust.feeds.departments import FEEDS_BY_NAME
@@ -34,20 +34,6 @@ from labour_trust.trust.stages import STAGE_FEEDS, materialise_stages, stage_key
 
 TRUST_CLASSIFICATION = "OFFICIAL-SENSITIVE"
 TRUST_OWNERS = ["team:labour-trust"]
-
-
-def feed_partition_mapping(offsets: tuple[int, ...]) -> dg.PartitionMapping:
-    """Month m reads feed months m+min(offsets) … m+max(offsets)."""
-    if offsets == (0,):
-        return dg.IdentityPartitionMapping()
-    with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is "beta"
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.TimeWindowPartitionMapping(
-            start_offset=min(offsets),
-            end_offset=max(offsets),
-            # m+6 beyond the last partition: the dataset is provisional, not an error.
-            allow_nonexistent_upstream_partitions=True,
-        )
 
 
 def column_lineage(dataset: TrustDataset) -> dg.TableColumnLineage:
@@ -91,21 +77,10 @@ def trust_column_schema(dataset: TrustDataset) -> dg.TableSchema:
     )
 
 
-def feed_inputs(dataset: TrustDataset) -> dict[str, dg.AssetIn]:
-    """The feed pointers of the months the dataset reads, named as its SQL views."""
-    return {
-        VIEW_NAMES[share]: dg.AssetIn(
-            key=FEEDS_BY_NAME[share].asset_key_path,
-            partition_mapping=feed_partition_mapping(offsets),
-        )
-        for share, offsets in dataset.month_offsets.items()
-    }
-
-
 def build_trust_asset(
     dataset: TrustDataset, stage_peers: frozenset[str] = frozenset()
 ) -> dg.AssetsDefinition:
-    ins = feed_inputs(dataset)
+    ins = feed_inputs(dataset.month_offsets)
 
     @dg.asset(
         key=["trust", dataset.name],
@@ -137,6 +112,7 @@ def build_trust_asset(
         **feeds: SharePointer | dict[str, SharePointer],
     ) -> Iterator[dg.MaterializeResult]:
         month = context.partition_key
+        feeds = gather(feeds, dataset.month_offsets)
         if unchecked := [view for view, p in feeds.items() if p is None]:
             yield from _skip_unpublished(context, dataset, shares, unchecked)
             return

@@ -216,8 +216,9 @@ class EvaluationSpec(_Strict):
 
     @property
     def person_offsets(self) -> tuple[int, ...]:
-        """UC and PAYE months read: the look-back window, m itself, every horizon."""
-        return tuple(range(-self.lookback_months, max(self.horizons) + 1))
+        """UC and PAYE months read: the look-back window, m itself, every horizon (not the
+        months between horizons)."""
+        return (*range(-self.lookback_months, 1), *self.horizons)
 
 
 class _File(_Strict):

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 import yaml
 
-from labour_trust.defs.evaluations import build_evaluation_asset, evaluation_key
+from labour_trust.defs.evaluations import build_evaluation_asset, evaluation_key, feed_reads
+from labour_trust.defs.feed_offsets import build_offset_assets
 from labour_trust.defs.feeds import build_feed_asset
 from labour_trust.defs.resources import ShareStore, build_resources
 from labour_trust.months import shift_month
@@ -35,15 +36,22 @@ def checked_home(tmp_path_factory, effect_shares):
 
 
 def _materialise(checked_home, spec):
+    """The cohort month, with the pointers of its horizons' feed months, in one run."""
     _home, resources, feeds, instance = checked_home
+    horizons = build_offset_assets([feed_reads(spec)])
     return dg.materialize(
-        [*feeds, build_evaluation_asset(spec)],
-        selection=[evaluation_key(spec.name)],
+        [*feeds, *horizons, build_evaluation_asset(spec)],
+        selection=[evaluation_key(spec.name), *(a.key for a in horizons)],
         resources=resources,
         partition_key=MONTH,
         instance=instance,
         raise_on_error=False,
     )
+
+
+def _evaluation_events(result: dg.ExecuteInProcessResult, spec) -> list:
+    key = evaluation_key(spec.name)
+    return [e for e in result.get_asset_materialization_events() if e.asset_key == key]
 
 
 def test_evaluation_materialises_with_balance_and_results(checked_home):
@@ -52,7 +60,7 @@ def test_evaluation_materialises_with_balance_and_results(checked_home):
     assert result.success
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "balance" and check.passed
-    (event,) = result.get_asset_materialization_events()
+    (event,) = _evaluation_events(result, SPEC)
     metadata = event.materialization.metadata
     assert metadata["provisional"].value is False
     assert metadata["treated"].value > 500
@@ -79,7 +87,7 @@ def test_balance_check_blocks_when_the_model_has_no_covariates(checked_home):
     assert check.check_name == "balance" and not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert "age_band" in (check.description or "")
-    assert not result.get_asset_materialization_events()
+    assert not _evaluation_events(result, UNBALANCED)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         tables = {t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert UNBALANCED.name not in tables  # nothing written
@@ -124,5 +132,5 @@ def test_a_cohort_under_min_treated_is_not_estimated(checked_home):
     assert result.success
     (check,) = result.get_asset_check_evaluations()
     assert check.passed and "not assessed" in (check.description or "")
-    (event,) = result.get_asset_materialization_events()
+    (event,) = _evaluation_events(result, spec)
     assert event.materialization.metadata["estimated"].value is False

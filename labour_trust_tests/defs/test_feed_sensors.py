@@ -18,6 +18,12 @@ INSIGHT = "published/insight_report"  # drawn from the month's published tables
 RECEIVED = {f"{layer}/{name}" for layer in ("exports", "restricted") for name in DATASETS}
 
 
+def horizons(defs: dg.Definitions) -> set[str]:
+    """The `<feed>/m_plus_<k>` pointer assets: feed months read at a distance."""
+    graph = defs.resolve_asset_graph()
+    return {k.to_user_string() for k in graph.materializable_asset_keys if "_plus_" in k.path[-1]}
+
+
 def tick(defs: dg.Definitions, instance, cursors: dict) -> list[dg.RunRequest]:
     """One tick of the shares sensor (the daemon's cursor kept in ``cursors``)."""
     context = dg.build_sensor_context(
@@ -79,7 +85,7 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
     run_requests(defs, instance, requests)
     wanted, cursor = automate(defs, instance, cursor)
     derived = {f"{layer}/{name}" for layer in ("trust", "published") for name in DATASETS}
-    everything = {*derived, *RECEIVED, EVALUATION, INSIGHT}
+    everything = {*derived, *RECEIVED, EVALUATION, INSIGHT, *horizons(defs)}
     assert wanted == {asset: set(TEST_MONTHS) for asset in everything}
     wanted, cursor = automate(defs, instance, cursor)
     assert wanted == {}  # nothing more to do
@@ -114,8 +120,9 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         **{f"published/{name}": {"2024-02"} for name in DATASETS},
         INSIGHT: {"2024-02"},
         **{key: {"2024-02"} for key in RECEIVED},
-        # The evaluation's cohorts of both months read PAYE 2024-02 (history, outcomes).
-        EVALUATION: set(TEST_MONTHS),
+        # Cohort 2024-02 reads PAYE 2024-02; cohort 2024-01 reads it at no horizon (3, 6,
+        # 12 months on) and not in its look-back, so it does not re-run.
+        EVALUATION: {"2024-02"},
     }
 
     # PAYE publishes 2024-04 first: claimant outcomes of 2024-01 (its m+3) are recomputed,
@@ -137,7 +144,8 @@ def test_a_correction_rebuilds_exactly_that_month_downstream(home, linkage_key):
         **{f"published/{name}": {"2024-01"} for name in DATASETS},
         INSIGHT: {"2024-01"},
         **{key: {"2024-01"} for key in RECEIVED},
-        # Both cohorts' window (look-back to the last horizon) holds PAYE 2024-04; only
-        # 2024-01 reads it (m+3): a time-window mapping cannot leave out the months between.
-        EVALUATION: set(TEST_MONTHS),
+        # Only cohort 2024-01 reads PAYE 2024-04 (its m+3 outcome), through the pointer of
+        # PAYE m+3; cohort 2024-02 (m+2: between its horizons) does not re-run.
+        "hmrc/paye_rti/m_plus_3": {"2024-01"},
+        EVALUATION: {"2024-01"},
     }
