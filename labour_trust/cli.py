@@ -512,7 +512,8 @@ def _print_status(report: dict[str, list[dict]]) -> None:
             f"{s['share']:28} {s['version']:>7} {len(s['months']):>6} "
             f"{len(s['stale_months']):>5}  {s['last_change']}"
         )
-    print(f"\n{'asset':36} {'months':>7}  failed / unsynced / missing / failing checks")
+    width = max([36, *(len(a["asset"]) for a in report["assets"])])  # evaluation names vary
+    print(f"\n{'asset':{width}} {'months':>7}  failed / unsynced / missing / failing checks")
     for a in report["assets"]:
         problems = [f"failed {m}: {why}" for m, why in a["failed"].items()]
         problems += [f"unsynced {m}: {why}" for m, why in a["stale"].items()]
@@ -523,9 +524,9 @@ def _print_status(report: dict[str, list[dict]]) -> None:
         problems += [f"check {c} failed" for c in a["failing_checks"]]
         problems += [f"check {w} warns" for w in a["warnings"]]
         first = problems[0] if problems else "-"
-        print(f"{a['asset']:36} {a['materialized']:>3}/{a['expected']:<3}  {first}")
+        print(f"{a['asset']:{width}} {a['materialized']:>3}/{a['expected']:<3}  {first}")
         for problem in problems[1:]:
-            print(f"{'':49}{problem}")
+            print(f"{'':{width + 13}}{problem}")
     print(f"\n{'agreement (not live or expiring within 30 days)':50} {'expires':10}  status")
     for g in report["agreements"]:
         print(f"{g['id']:50} {g['expires']:10}  {g['status']} ({g['days_left']} days left)")
