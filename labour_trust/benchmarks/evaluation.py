@@ -1,18 +1,17 @@
 """`labour-trust bench --evaluation`: one cohort month built, matched and estimated.
 
 Seeds UC, PAYE and FE shares for the months one cohort month reads (look-back, m, every
-horizon; not the months between horizons), in a temporary folder or once in `--workdir`,
-reused by later runs (16 national months of UC and PAYE and 13 of FE take hours to
-generate). Then times, in a fresh process so that its peak RSS is its own: building the
-analysis sample (DuckDB over the shares in place), the propensity model and matching, and
-the estimates.
+horizon; not the months between horizons), in a temporary folder or in `--workdir`, where a
+later run generates only the months still missing (16 national months of UC and PAYE and
+13 of FE take hours: an interrupted seeding resumes). Then times, in a fresh process so
+that its peak RSS is its own: building the analysis sample (DuckDB over the shares in
+place), the propensity model and matching, and the estimates.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import resource
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -62,24 +61,33 @@ def _measure(root: str, spec_json: str, month: str, out) -> None:
     )
 
 
-SEEDED_MARKER = "_seeded"
-
-
 @contextmanager
 def _shares_folder(
     workdir: Path | None, scale: float, seed: int, uptake: float, months: str
-) -> Iterator[tuple[str, bool]]:
-    """(root, reused): a temporary folder, or one in `workdir` named by what was seeded in
-    it, reused when a previous run finished seeding it."""
+) -> Iterator[str]:
+    """A temporary folder, or one in `workdir` named by what is seeded in it: a later run
+    (or one after an interrupted seeding) generates only the months still missing."""
     if workdir is None:
         with tempfile.TemporaryDirectory() as tmp:
-            yield str(Path(tmp) / "shares"), False
+            yield str(Path(tmp) / "shares")
         return
-    root = Path(workdir, f"evaluation-shares-s{scale}-seed{seed}-u{uptake}-{months}")
-    complete = (root / SEEDED_MARKER).exists()
-    if not complete and root.exists():
-        shutil.rmtree(root)  # a seeding that was interrupted
-    yield str(root), complete
+    yield str(Path(workdir, f"evaluation-shares-s{scale}-seed{seed}-u{uptake}-{months}"))
+
+
+def _missing(root: str, share: str, months: list[str]) -> list[str]:
+    """The months not yet in the share (each month is one atomic Delta commit)."""
+    from deltalake import DeltaTable
+
+    from labour_trust.feeds.departments import FEEDS_BY_NAME
+    from labour_trust.shares.pinned import month_fingerprints
+    from labour_trust.shares.storage import share_uri
+
+    feed = FEEDS_BY_NAME[share]
+    uri = share_uri(root, feed.department, feed.table)
+    if not DeltaTable.is_deltatable(uri):
+        return months
+    present = month_fingerprints(DeltaTable(uri))
+    return [m for m in months if m not in present]
 
 
 def bench_evaluation(
@@ -100,22 +108,22 @@ def bench_evaluation(
 
     spec = spec or load_evaluations()[BENCH_EVALUATION]
     month, months = _months(spec)
-    seeded_months = sum(len(m) for m in months.values())
+    feed_months = sum(len(m) for m in months.values())
     span = f"{min(min(m) for m in months.values())}-{max(max(m) for m in months.values())}"
-    with _shares_folder(workdir, scale, seed, uptake, span) as (root, reused):
-        started = time.perf_counter()
-        if not reused:
-            for share, share_months in months.items():
-                seed_shares(
-                    root,
-                    share_months,
-                    scale=scale,
-                    seed=seed,
-                    key=LinkageKey(b"bench-linkage-key-not-a-secret"),
-                    feeds=[FEEDS_BY_NAME[share]],
-                    skills=SkillsProgramme(uptake=uptake),
-                )
-            Path(root, SEEDED_MARKER).write_text("complete\n")
+    with _shares_folder(workdir, scale, seed, uptake, span) as root:
+        started, generated = time.perf_counter(), 0
+        for share, share_months in months.items():
+            missing = _missing(root, share, share_months)
+            generated += len(missing)
+            seed_shares(
+                root,
+                missing,
+                scale=scale,
+                seed=seed,
+                key=LinkageKey(b"bench-linkage-key-not-a-secret"),
+                feeds=[FEEDS_BY_NAME[share]],
+                skills=SkillsProgramme(uptake=uptake),
+            )
         seeded = time.perf_counter() - started
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
@@ -126,13 +134,14 @@ def bench_evaluation(
     result |= {
         "scale": scale,
         "month": month,
-        "months_seeded": seeded_months,
+        "feed_months": feed_months,
+        "months_seeded": generated,
         "seed_seconds": seeded,
     }
     if print_results:
         print(
             f"evaluation {spec.name}, cohort month {month}, scale {scale} "
-            f"({seeded_months} feed months {'reused' if reused else f'seeded in {seeded:.1f} s'})\n"
+            f"({feed_months} feed months read, {generated} of them seeded in {seeded:.1f} s)\n"
             f"  treated {result['treated']:,}, pool {result['pool']:,}, "
             f"matched {result['matched_treated']:,}\n"
             f"  sample {result['sample_seconds']:.2f} s, match and estimate "

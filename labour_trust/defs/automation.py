@@ -52,10 +52,16 @@ class SameMonthInputsExist(dg.AutomationCondition):
     run first in the same run). Inputs read over a
     window of months (look-back, look-ahead) need only their month m: the other months are
     optional (provisional outcomes, a history that starts later), which Dagster's
-    `any_deps_missing` cannot say of a window mapping."""
+    `any_deps_missing` cannot say of a window mapping. ``also``: assets that are not
+    inputs, whose month m must exist too."""
 
-    def __init__(self, optional: frozenset[dg.AssetKey] = frozenset()) -> None:
+    def __init__(
+        self,
+        optional: frozenset[dg.AssetKey] = frozenset(),
+        also: frozenset[dg.AssetKey] = frozenset(),
+    ) -> None:
         self.optional = optional
+        self.also = also
 
     @property
     def name(self) -> str:
@@ -63,7 +69,7 @@ class SameMonthInputsExist(dg.AutomationCondition):
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         view = context.asset_graph_view
-        parents = sorted(context.asset_graph.get(context.key).parent_keys - self.optional)
+        parents = (context.asset_graph.get(context.key).parent_keys - self.optional) | self.also
         present = [_present_or_requested(context, parent) for parent in parents]
         ready = {
             month
@@ -72,28 +78,6 @@ class SameMonthInputsExist(dg.AutomationCondition):
         }
         true_subset = view.get_subset_from_partition_keys(
             context.key, context.partitions_def, ready
-        )
-        return dg.AutomationResult(context, true_subset=true_subset)
-
-
-class MonthHasData(dg.AutomationCondition):
-    """Months every feed of ``feeds`` has checked: for an asset that reads no feed at its
-    own month, yet whose month is worth computing only once its readers can run."""
-
-    def __init__(self, feeds: frozenset[dg.AssetKey]) -> None:
-        self.feeds = feeds
-
-    @property
-    def name(self) -> str:
-        return "month_has_data"
-
-    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
-        view = context.asset_graph_view
-        months = set(context.candidate_subset.expensively_compute_partition_keys())
-        for feed in self.feeds:
-            months &= set(view.instance.get_materialized_partitions(feed))
-        true_subset = view.get_subset_from_partition_keys(
-            context.key, context.partitions_def, months
         )
         return dg.AutomationResult(context, true_subset=true_subset)
 
@@ -139,13 +123,15 @@ class SharesSettled(dg.AutomationCondition):
         return dg.AutomationResult(context, true_subset=true_subset)
 
 
-def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCondition:
+def follow_upstream(
+    other_months: Iterable[dg.AssetKey] = (), month_of: Iterable[dg.AssetKey] = ()
+) -> dg.AutomationCondition:
     """Compute a month when it is missing or unsynced — including when a look-ahead month it
     reads arrives later — once its same-month inputs exist and passed their blocking checks
     (automation does not honour `blocking=True` on its own).
 
     `other_months` are upstreams read only at other months: they may be missing; of the
-    others only month m must exist. A month
+    others only month m must exist, as it must of the assets `month_of`. A month
     whose last run failed waits for new input (the daemon retries failed runs a bounded
     number of times, see dagster.yaml `run_retries`; `refresh` retries them once per call).
     """
@@ -155,7 +141,7 @@ def follow_upstream(other_months: Iterable[dg.AssetKey] = ()) -> dg.AutomationCo
         ~AC.in_progress()
         & ~AC.any_deps_in_progress()
         & SharesSettled()
-        & SameMonthInputsExist(optional)
+        & SameMonthInputsExist(optional, frozenset(month_of))
         & (
             AC.all_deps_blocking_checks_passed().ignore(dg.AssetSelection.assets(*optional))
             # Inputs all requested in this tick run first in the same run, whose blocking

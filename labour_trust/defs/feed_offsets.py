@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
-from labour_trust.defs.automation import MonthHasData, follow_upstream
+from labour_trust.defs.automation import follow_upstream
+from labour_trust.defs.feeds import FEED_CLASSIFICATION, column_schema
 from labour_trust.defs.partitions import MONTHLY
 from labour_trust.feeds.departments import FEEDS_BY_NAME
 from labour_trust.months import shift_month
@@ -123,8 +124,12 @@ def build_offset_asset(
         ),
         group_name=feed.department,
         partitions_def=MONTHLY,
+        # The feed's own catalogue entry: readers see the feed month's columns through it.
+        owners=list(feed.owners),
+        tags={"classification": FEED_CLASSIFICATION, "department": feed.department},
+        metadata={"dagster/column_schema": column_schema(feed), "share": share},
         ins={
-            "feed": dg.AssetIn(
+            "pointers": dg.AssetIn(
                 key=feed.asset_key_path, partition_mapping=feed_partition_mapping((offset,))
             )
         },
@@ -132,15 +137,21 @@ def build_offset_asset(
         kinds={"delta"},
         # Computed with its readers, in their run; a month whose m+k is not published yet
         # holds "absent" until it is.
-        automation_condition=follow_upstream([dg.AssetKey(feed.asset_key_path)])
-        & MonthHasData(frozenset(dg.AssetKey(FEEDS_BY_NAME[s].asset_key_path) for s in needs)),
+        automation_condition=follow_upstream(
+            other_months=[dg.AssetKey(feed.asset_key_path)],
+            month_of=[dg.AssetKey(FEEDS_BY_NAME[s].asset_key_path) for s in needs],
+        ),
     )
     def feed_at_offset(
-        context: dg.AssetExecutionContext, feed: Mapping[str, SharePointer]
+        context: dg.AssetExecutionContext, pointers: Mapping[str, SharePointer]
     ) -> dg.Output:
         target = shift_month(context.partition_key, offset)
-        pointer = feed.get(target)
-        metadata: dict[str, object] = {"month": target, "published": pointer is not None}
+        pointer = pointers.get(target)
+        metadata: dict[str, object] = {
+            "share": share,
+            "month": target,
+            "published": pointer is not None,
+        }
         if pointer is not None:
             metadata |= {"pinned_version": pointer.version, "content_hash": pointer.content_hash}
         with warnings.catch_warnings():  # data_version is beta, stable in the pinned Dagster
