@@ -19,7 +19,7 @@ import dagster as dg
 import pyarrow as pa
 
 from labour_trust.defs.automation import follow_upstream
-from labour_trust.defs.feed_offsets import feed_inputs, gather
+from labour_trust.defs.feed_offsets import by_month, feed_inputs, gather
 from labour_trust.defs.partitions import MONTHLY, monthly_check
 from labour_trust.defs.resources import PublicationStore, ShareStore, TrustTables
 from labour_trust.defs.trust import _feed_dataset
@@ -61,8 +61,7 @@ def _pointers(
 ) -> list[SharePointer]:
     if pinned is None:  # a one-month input never checked: no data for it
         return []
-    by_month = {pinned.month: pinned} if isinstance(pinned, SharePointer) else pinned
-    return [p for m, p in sorted(by_month.items()) if m in months]
+    return [p for m, p in sorted(by_month(pinned).items()) if m in months]
 
 
 def build_evaluation_asset(spec: EvaluationSpec) -> dg.AssetsDefinition:

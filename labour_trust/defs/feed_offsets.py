@@ -29,6 +29,11 @@ FeedReads = Mapping[str, tuple[int, ...]]
 Pointers = SharePointer | Mapping[str, SharePointer] | None
 
 
+def by_month(pointers: SharePointer | Mapping[str, SharePointer]) -> Mapping[str, SharePointer]:
+    """A loaded input (one month's pointer, or pointers by month) as pointers by month."""
+    return {pointers.month: pointers} if isinstance(pointers, SharePointer) else pointers
+
+
 def feed_partition_mapping(offsets: tuple[int, ...]) -> dg.PartitionMapping:
     """Month m reads feed months m+min(offsets) … m+max(offsets)."""
     if offsets == (0,):
@@ -100,8 +105,7 @@ def gather(inputs: Mapping[str, Pointers], reads: FeedReads) -> dict[str, Pointe
         if direct is None or not distant:
             out[table] = direct
             continue
-        by_month = {direct.month: direct} if isinstance(direct, SharePointer) else dict(direct)
-        out[table] = by_month | {p.month: p for p in distant}
+        out[table] = {**by_month(direct), **{p.month: p for p in distant}}
     return out
 
 

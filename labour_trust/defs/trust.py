@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 
 from labour_trust.defs.automation import follow_upstream
-from labour_trust.defs.feed_offsets import feed_inputs, gather
+from labour_trust.defs.feed_offsets import by_month, feed_inputs, gather
 from labour_trust.defs.partitions import MONTHLY
 from labour_trust.defs.resources import ShareStore, TrustStages, TrustTables
 from labour_trust.feeds.departments import FEEDS_BY_NAME
@@ -116,7 +116,7 @@ def build_trust_asset(
         if unchecked := [view for view, p in feeds.items() if p is None]:
             yield from _skip_unpublished(context, dataset, shares, unchecked)
             return
-        pinned = {view: _by_month(p) for view, p in feeds.items()}
+        pinned = {view: by_month(p) for view, p in feeds.items()}
         conflict = linkage_key_conflict(
             [p for months in pinned.values() for p in months.values()], linked_as=month
         )
@@ -211,12 +211,6 @@ def trust_automation(dataset: TrustDataset) -> dg.AutomationCondition:
     return follow_upstream(other_months)
 
 
-def _by_month(
-    pointers: SharePointer | Mapping[str, SharePointer],
-) -> Mapping[str, SharePointer]:
-    return {pointers.month: pointers} if isinstance(pointers, SharePointer) else pointers
-
-
 @contextmanager
 def pinned_connection(
     dataset: TrustDataset,
@@ -233,7 +227,7 @@ def pinned_connection(
         for share, offsets in dataset.month_offsets.items():
             view = VIEW_NAMES[share]
             months = {shift_month(month, o) for o in offsets}
-            pinned = _by_month(feeds[view]) if view in feeds else {}
+            pinned = by_month(feeds[view]) if view in feeds else {}
             pointers = [p for m, p in pinned.items() if m in months]
             register_feed(con, view, _feed_dataset(share, pointers, storage_options))
         con.register(LAD_LOOKUP_VIEW, lad_table())
